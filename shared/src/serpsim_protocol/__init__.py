@@ -1,0 +1,43 @@
+"""serpsim's protocol: wire models and the async client shared by the simulator and the trainer."""
+
+from .client import ClientStats, RetryPolicy, SearchClient
+from .common import QUALITIES, Quality, SimulationInfo, WireModel
+from .errors import SearchError, SearchHTTPError, SearchRateLimited, SearchTimeout, SearchTransportError
+from .retrieve import RetrieveError, RetrieveHit, RetrieveRequest, RetrieveResponse, RetrievedDocument, per_query
+from .serpapi import (
+    AccountResponse,
+    ErrorResponse,
+    OrganicResult,
+    SearchInformation,
+    SearchMetadata,
+    SearchResponse,
+    SerpApiPagination,
+)
+
+__all__ = [
+    "QUALITIES",
+    "AccountResponse",
+    "ClientStats",
+    "ErrorResponse",
+    "OrganicResult",
+    "Quality",
+    "RetrieveError",
+    "RetrieveHit",
+    "RetrieveRequest",
+    "RetrieveResponse",
+    "RetrievedDocument",
+    "RetryPolicy",
+    "SearchClient",
+    "SearchError",
+    "SearchHTTPError",
+    "SearchInformation",
+    "SearchMetadata",
+    "SearchRateLimited",
+    "SearchResponse",
+    "SearchTimeout",
+    "SearchTransportError",
+    "SerpApiPagination",
+    "SimulationInfo",
+    "WireModel",
+    "per_query",
+]
