@@ -3,13 +3,14 @@
 from .client import ClientStats, RetryPolicy, SearchClient
 from .common import QUALITIES, Quality, SimulationInfo, WireModel
 from .errors import SearchError, SearchHTTPError, SearchRateLimited, SearchTimeout, SearchTransportError
-from .retrieve import RetrieveError, RetrieveHit, RetrieveRequest, RetrieveResponse, RetrievedDocument, per_query
+from .retrieve import RetrievedDocument, RetrieveError, RetrieveHit, RetrieveRequest, RetrieveResponse, per_query
 from .serpapi import (
     AccountResponse,
     ErrorResponse,
     OrganicResult,
     SearchInformation,
     SearchMetadata,
+    SearchRequest,
     SearchResponse,
     SerpApiPagination,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "SearchInformation",
     "SearchMetadata",
     "SearchRateLimited",
+    "SearchRequest",
     "SearchResponse",
     "SearchTimeout",
     "SearchTransportError",

@@ -6,9 +6,40 @@ accepted through `extra="allow"`, so the same models parse real SerpApi answers 
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Literal
 
-from .common import SimulationInfo, WireModel
+from pydantic import BaseModel, ConfigDict, Field
+
+from .common import Quality, SimulationInfo, WireModel
+
+MAX_SEED = 2**63 - 1
+
+
+class SearchRequest(BaseModel):
+    """Query parameters of `GET /search[.json]`: SerpApi's Google Search ones, then serpsim's.
+
+    Unknown parameters (clients add `source=python` and the like) are ignored.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    q: str = Field(description="The search query.")
+    engine: str = Field(default="google", description="Only `google` is simulated.")
+    num: int = Field(default=10, ge=1, le=100, description="Results per page (SerpApi's default: 10).")
+    start: int = Field(default=0, ge=0, le=1000, description="Result offset (0, 10, 20...).")
+    hl: str | None = Field(default=None, max_length=16)
+    gl: str | None = Field(default=None, max_length=16)
+    location: str | None = Field(default=None, max_length=256)
+    google_domain: str | None = Field(default=None, max_length=64)
+    device: str | None = Field(default=None, max_length=16)
+    api_key: str | None = Field(default=None, max_length=256)
+    serp_api_key: str | None = Field(default=None, max_length=256)
+    no_cache: bool = False
+    output: Literal["json", "html"] = "json"
+    quality: Quality = Field(default="useful", description="serpsim: useful or noisy documents.")
+    question: str | None = Field(default=None, description="serpsim: the question the searcher works on.")
+    answer: str | None = Field(default=None, description="serpsim: its gold answer (a training-time hint).")
+    seed: int | None = Field(default=None, ge=0, le=MAX_SEED, description="serpsim: sampling seed.")
 
 
 class SearchMetadata(WireModel):

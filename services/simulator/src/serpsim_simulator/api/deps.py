@@ -1,0 +1,67 @@
+"""Dependencies: each reads one object from the lifespan state, so routes never import globals."""
+
+from __future__ import annotations
+
+from typing import Annotated, cast
+
+from fastapi import Depends, Request
+
+from ..engines.base import Engine
+from ..serving_retrieve import RetrieveService
+from ..serving_search import SearchService
+from ..settings import Settings
+from ..state import EngineStatus
+from ..usage import Usage
+
+
+def _state(request: Request, name: str) -> object:
+    return getattr(request.state, name)
+
+
+def get_search(request: Request) -> SearchService:
+    return cast(SearchService, _state(request, "search"))
+
+
+def get_retrieve(request: Request) -> RetrieveService:
+    return cast(RetrieveService, _state(request, "retrieve"))
+
+
+def get_settings(request: Request) -> Settings:
+    return cast(Settings, _state(request, "settings"))
+
+
+def get_usage(request: Request) -> Usage:
+    return cast(Usage, _state(request, "usage"))
+
+
+def get_engine(request: Request) -> Engine:
+    return cast(Engine, _state(request, "engine"))
+
+
+def get_engine_status(request: Request) -> EngineStatus:
+    return cast(EngineStatus, _state(request, "engine_status"))
+
+
+def public_base_url(request: Request) -> str:
+    """The base URL clients reached us by, for self-links (pagination, json_endpoint).
+
+    Behind a proxy: X-Forwarded-Proto / X-Forwarded-Host / X-Forwarded-Prefix; otherwise the
+    Host header and the app's root_path. `settings.public_base_url` overrides both.
+    """
+    configured = get_settings(request).public_base_url
+    if configured:
+        return configured.rstrip("/")
+    headers = request.headers
+    scheme = headers.get("x-forwarded-proto", request.url.scheme).split(",")[0].strip()
+    host = headers.get("x-forwarded-host", headers.get("host", request.url.netloc)).split(",")[0].strip()
+    prefix = headers.get("x-forwarded-prefix", "") + request.scope.get("root_path", "")
+    return f"{scheme}://{host}{prefix.rstrip('/')}"
+
+
+SearchDep = Annotated[SearchService, Depends(get_search)]
+RetrieveDep = Annotated[RetrieveService, Depends(get_retrieve)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+UsageDep = Annotated[Usage, Depends(get_usage)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+EngineStatusDep = Annotated[EngineStatus, Depends(get_engine_status)]
+BaseUrlDep = Annotated[str, Depends(public_base_url)]

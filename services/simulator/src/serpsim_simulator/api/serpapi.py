@@ -1,0 +1,67 @@
+"""SerpApi routes: Google Search, the Search Archive and the Account API."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from serpsim_protocol import AccountResponse, ErrorResponse, SearchRequest, SearchResponse
+
+from .deps import BaseUrlDep, SearchDep, SettingsDep, UsageDep
+
+router = APIRouter(tags=["serpapi"])
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "Missing or invalid parameter"},
+    404: {"model": ErrorResponse, "description": "Unknown search id"},
+    503: {"model": ErrorResponse, "description": "The simulation engine is not ready or failed"},
+}
+
+# The echo keeps every parameter the client sent (SerpApi echoes unknown ones too).
+SearchParams = Annotated[SearchRequest, Query()]
+
+
+def render_html(response: dict[str, Any]) -> str:
+    items = "".join(
+        f'<li><a href="{escape(r["link"])}">{escape(r["title"])}</a><p>{escape(r.get("snippet", ""))}</p></li>'
+        for r in response.get("organic_results", [])
+    )
+    query = escape(str(response.get("search_parameters", {}).get("q", "")))
+    return f"<!doctype html><html><head><title>{query} - serpsim</title></head><body><ol>{items}</ol></body></html>"
+
+
+@router.get("/search", response_model=SearchResponse, responses=ERRORS, response_model_exclude_none=True)
+@router.get("/search.json", response_model=SearchResponse, responses=ERRORS, response_model_exclude_none=True)
+async def search(params: SearchParams, request: Request, service: SearchDep, base_url: BaseUrlDep) -> Any:
+    """Google Search results written by the simulation LLM, in SerpApi's format."""
+    response = await service.search(params, dict(request.query_params), base_url)
+    if params.output == "html":
+        return HTMLResponse(render_html(response))
+    return JSONResponse(response)
+
+
+@router.get("/searches/{search_id}", response_model=SearchResponse, responses=ERRORS, response_model_exclude_none=True)
+async def archived_search(search_id: str, service: SearchDep) -> Any:
+    """A recent search again, by `search_metadata.id` (`.json` suffix optional)."""
+    return JSONResponse(service.archived(search_id))
+
+
+@router.get("/account", response_model=AccountResponse)
+@router.get("/account.json", response_model=AccountResponse)
+async def account(usage: UsageDep, settings: SettingsDep, api_key: str | None = None) -> AccountResponse:
+    """Usage of this simulator, with SerpApi's Account API field names where they exist."""
+    counters = usage.for_key(api_key)
+    return AccountResponse(
+        account_id="serpsim",
+        api_key=api_key,
+        plan_id="simulated",
+        plan_name="serpsim (self-hosted)",
+        this_month_usage=counters.searches,
+        total_searches=counters.searches,
+        cache_hits=counters.cache_hits,
+        prompt_tokens=counters.prompt_tokens,
+        completion_tokens=counters.completion_tokens,
+        engine_seconds=round(counters.engine_seconds, 3),
+    )

@@ -1,0 +1,80 @@
+"""The app factory. No app exists at import time: `create_app(settings)` builds one."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+
+from fastapi import FastAPI
+
+from .api import ops, retrieve, serpapi
+from .engines.base import Engine
+from .errors import register_error_handlers
+from .serving_retrieve import RetrieveService
+from .serving_search import SearchService
+from .settings import Settings
+from .simulate import Simulator
+from .state import AppState, EngineStatus
+from .store import SearchStore
+from .usage import Usage
+
+logger = logging.getLogger(__name__)
+
+
+async def _load(engine: Engine, status: EngineStatus) -> None:
+    """Load in the background so /healthz answers while weights load; /readyz tells when done."""
+    try:
+        await engine.start()
+    except Exception as exc:  # any load failure must surface on /readyz, not kill the server
+        status.error = f"engine failed to load: {exc}"
+        logger.exception("engine %s failed to load model %s", engine.kind, engine.model_name)
+    else:
+        status.loaded = True
+        logger.info("engine %s ready with model %s", engine.kind, engine.model_name)
+
+
+def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
+    """Build the simulator app. `engine` replaces the configured one (tests, benchmarks)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[AppState]:
+        if engine is not None:
+            eng = engine
+        else:
+            from .engines import build_engine  # heavy runtimes are imported only when chosen
+
+            eng = build_engine(settings.engine)
+        status = EngineStatus()
+        loading = asyncio.create_task(_load(eng, status))
+        simulator = Simulator(eng, settings.simulation)
+        store = SearchStore(settings.search_store_size)
+        usage = Usage()
+        try:
+            yield {
+                "settings": settings,
+                "engine": eng,
+                "engine_status": status,
+                "store": store,
+                "usage": usage,
+                "search": SearchService(simulator, store, usage, settings),
+                "retrieve": RetrieveService(simulator, usage, settings),
+            }
+        finally:
+            loading.cancel()
+            with suppress(asyncio.CancelledError):
+                await loading
+            await eng.aclose()
+
+    app = FastAPI(
+        title="serpsim",
+        summary="A SerpApi-compatible search API whose results are written by a simulation LLM.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.include_router(serpapi.router)
+    app.include_router(retrieve.router)
+    app.include_router(ops.router)
+    register_error_handlers(app)
+    return app

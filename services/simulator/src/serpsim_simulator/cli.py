@@ -1,0 +1,121 @@
+"""`serpsim-simulator`: serve the simulated search API, or build the tiny demo model."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from .settings import DEFAULT_HUB_MODEL, Settings
+
+logger = logging.getLogger("serpsim_simulator")
+
+DEMO_BANNER = """
+==============================================================================
+ serpsim is serving a TINY DEMO MODEL (random weights, trained for a minute to
+ write the `Doc k:` format). Its documents are gibberish about your query.
+ For real simulated search, point SERPSIM_MODEL (or --model) at a checkpoint:
+   SERPSIM_MODEL=/path/to/model make serve
+   SERPSIM_MODEL={hub} make serve          (ZeroSearch's simulator; needs a GPU)
+ Demo model: {path}
+==============================================================================
+"""
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("SERPSIM_CACHE_DIR", Path.home() / ".cache" / "serpsim"))
+
+
+def ensure_demo_model() -> Path:
+    """Build the tiny demo model once; later starts reuse it."""
+    path = default_cache_dir() / "tiny-model"
+    if not (path / "config.json").exists():
+        from .tiny_model import build_tiny_model
+
+        logger.warning("no model configured: building the tiny demo model in %s (about a minute, once)", path)
+        build_tiny_model(path)
+    return path
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Flags override SERPSIM_* environment variables, which override defaults."""
+    engine: dict[str, Any] = {}
+    for flag, key in (("engine", "kind"), ("model", "model"), ("device", "device")):
+        if getattr(args, flag, None) is not None:
+            engine[key] = getattr(args, flag)
+    if args.openai_url:
+        engine["openai_urls"] = args.openai_url
+    overrides: dict[str, Any] = {"engine": engine}
+    for flag in ("host", "port", "public_base_url", "log_level"):
+        if getattr(args, flag, None) is not None:
+            overrides[flag] = getattr(args, flag)
+    if args.prompt_mode is not None:
+        overrides["simulation"] = {"prompt_mode": args.prompt_mode}
+    env_model = os.environ.get("SERPSIM_MODEL")
+    if env_model and "model" not in engine:
+        engine["model"] = env_model
+    return Settings(**overrides)
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .app import create_app
+
+    settings = settings_from_args(args)
+    if settings.engine.kind != "openai" and not settings.engine.model:
+        demo = ensure_demo_model()
+        settings = settings.model_copy(update={"engine": settings.engine.model_copy(update={"model": str(demo)})})
+        logger.warning(DEMO_BANNER.format(hub=DEFAULT_HUB_MODEL, path=demo))
+    logger.info(
+        "serving on http://%s:%d with engine=%s model=%s prompt_mode=%s",
+        settings.host, settings.port, settings.engine.kind, settings.engine.model or settings.engine.openai_urls,
+        settings.simulation.prompt_mode,
+    )
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level)
+    return 0
+
+
+def tiny_model(args: argparse.Namespace) -> int:
+    from .tiny_model import build_tiny_model
+
+    out = build_tiny_model(Path(args.dir), train_steps=args.steps, seed=args.seed)
+    logger.info("tiny model written to %s", out)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="serpsim-simulator", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="serve the SerpApi-compatible simulated search API")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.add_argument("--engine", choices=["transformers", "vllm", "openai"])
+    p.add_argument("--model", help="model directory or hub id (env SERPSIM_MODEL)")
+    p.add_argument("--device")
+    p.add_argument("--openai-url", action="append", help="OpenAI-compatible upstream, repeatable")
+    p.add_argument("--prompt-mode", choices=["sft", "prompt"])
+    p.add_argument("--public-base-url")
+    p.add_argument("--log-level")
+    p.set_defaults(func=serve)
+
+    p = sub.add_parser("tiny-model", help="build a tiny Qwen2 simulation model for tests and demos")
+    p.add_argument("dir")
+    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=tiny_model)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = (getattr(args, "log_level", None) or os.environ.get("SERPSIM_LOG_LEVEL") or "info").upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,98 @@
+"""Errors the simulator's core raises, and their rendering in each caller's protocol.
+
+    SimulatorError            .status, .message
+    ├── InvalidParameter      400
+    ├── NotFound              404
+    ├── EngineUnavailable     503: not loaded yet, or failed to load
+    └── EngineFailed          503: generation raised
+
+Routes never catch and re-wrap: handlers registered in `create_app` render errors as SerpApi's
+`{"error": "..."}` on SerpApi routes and as `{"detail": "..."}` on `/retrieve` (Search-R1).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+logger = logging.getLogger(__name__)
+
+MISSING_Q = "Missing query `q` parameter."
+
+
+class SimulatorError(Exception):
+    status = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidParameter(SimulatorError):
+    status = 400
+
+
+class NotFound(SimulatorError):
+    status = 404
+
+
+class EngineUnavailable(SimulatorError):
+    status = 503
+
+
+class EngineFailed(SimulatorError):
+    status = 503
+
+
+def _is_retrieve(request: Request) -> bool:
+    return request.url.path.rstrip("/").endswith("/retrieve")
+
+
+def error_response(request: Request, status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    body = {"detail": message} if _is_retrieve(request) else {"error": message}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def validation_message(errors: Sequence[Any]) -> str:
+    """A SerpApi-style sentence from pydantic errors (never `str(exc)`: it leaks file paths)."""
+    for err in errors:
+        loc = [str(part) for part in err.get("loc", ()) if part not in ("query", "body")]
+        if loc == ["q"] and err.get("type") == "missing":
+            return MISSING_Q
+    first = errors[0] if errors else {}
+    loc = ".".join(str(p) for p in first.get("loc", ()) if p not in ("query", "body")) or "request"
+    return f"Invalid `{loc}` parameter: {first.get('msg', 'invalid value')}."
+
+
+def register_error_handlers(app: FastAPI) -> None:
+    async def simulator_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, SimulatorError)
+        if exc.status >= 500:
+            logger.warning("%s %s -> %d: %s", request.method, request.url.path, exc.status, exc.message)
+        return error_response(request, exc.status, exc.message)
+
+    async def request_validation(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return error_response(request, 400, validation_message(exc.errors()))
+
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        message = exc.detail if isinstance(exc.detail, str) else "Request failed."
+        if exc.status_code == 404 and message == "Not Found":
+            message = "Resource not found."
+        return error_response(request, exc.status_code, message, headers=getattr(exc, "headers", None))
+
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(request, 500, "Internal server error.")
+
+    app.add_exception_handler(SimulatorError, simulator_error)
+    app.add_exception_handler(RequestValidationError, request_validation)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected)

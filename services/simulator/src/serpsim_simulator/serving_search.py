@@ -1,0 +1,148 @@
+"""SerpApi Google Search, served by the simulator: parameters in, a SerpApi-shaped response out."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import quote_plus, urlencode
+
+from serpsim_protocol import (
+    OrganicResult,
+    SearchInformation,
+    SearchMetadata,
+    SearchRequest,
+    SearchResponse,
+    SerpApiPagination,
+    SimulationInfo,
+)
+
+from .documents import Document
+from .errors import MISSING_Q, InvalidParameter, NotFound
+from .settings import Settings
+from .simulate import SimRequest, SimResult, Simulator
+from .store import SearchStore
+from .usage import Usage
+
+EMPTY_RESULTS = "Google hasn't returned any results for this query."
+LINK_DOMAIN = "serpsim.example"
+"""Synthetic links live under a reserved domain (RFC 2606), so nobody mistakes them for real pages."""
+
+_HIDDEN_PARAMS = frozenset({"api_key", "serp_api_key"})
+
+
+def organic_result(position: int, doc: Document) -> OrganicResult:
+    link = f"https://{LINK_DOMAIN}/{doc.key}/{doc.slug}"
+    return OrganicResult(
+        position=position,
+        title=doc.title,
+        link=link,
+        displayed_link=f"https://{LINK_DOMAIN} › {doc.slug}",
+        snippet=doc.snippet,
+        source="serpsim (simulated)",
+    )
+
+
+def _timestamp(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+class SearchService:
+    def __init__(self, simulator: Simulator, store: SearchStore, usage: Usage, settings: Settings) -> None:
+        self.simulator = simulator
+        self.store = store
+        self.usage = usage
+        self.settings = settings
+
+    def _check(self, params: SearchRequest) -> None:
+        if not params.q.strip():
+            raise InvalidParameter(MISSING_Q)
+        if params.engine != "google":
+            raise InvalidParameter(f"Unsupported `{params.engine}` search engine.")
+        if params.num > self.settings.simulation.max_num:
+            raise InvalidParameter(f"Invalid `num` parameter: at most {self.settings.simulation.max_num}.")
+
+    async def search(self, params: SearchRequest, echo: dict[str, str], base_url: str) -> dict[str, Any]:
+        self._check(params)
+        started = time.time()
+        page = params.start // params.num
+        sim_request = SimRequest(
+            query=params.q,
+            quality=params.quality,
+            question=params.question,
+            answer=params.answer,
+            num=params.num,
+            seed=params.seed,
+            page=page,
+        )
+        (result,) = await self.simulator.simulate([sim_request])
+        self.usage.record(params.api_key or params.serp_api_key, result)
+        response = self._response(params, echo, base_url, result, started)
+        self.store.put(response["search_metadata"]["id"], response)
+        return response
+
+    def archived(self, search_id: str) -> dict[str, Any]:
+        response = self.store.get(search_id.removesuffix(".json"))
+        if response is None:
+            raise NotFound("Search not found or expired.")
+        return response
+
+    def _response(
+        self, params: SearchRequest, echo: dict[str, str], base_url: str, result: SimResult, started: float
+    ) -> dict[str, Any]:
+        search_id = secrets.token_hex(12)
+        finished = time.time()
+        engine = self.simulator.engine
+        organic = [organic_result(params.start + i + 1, doc) for i, doc in enumerate(result.documents)]
+        shown = {k: v for k, v in echo.items() if k not in _HIDDEN_PARAMS}
+        shown.setdefault("engine", "google")
+        shown["q"] = params.q
+        response = SearchResponse(
+            search_metadata=SearchMetadata(
+                id=search_id,
+                status="Success",
+                json_endpoint=f"{base_url}/searches/{search_id}.json",
+                created_at=_timestamp(started),
+                processed_at=_timestamp(finished),
+                google_url=f"https://www.google.com/search?q={quote_plus(params.q)}",
+                total_time_taken=round(finished - started, 3),
+            ),
+            search_parameters=shown,
+            search_information=SearchInformation(
+                query_displayed=params.q,
+                total_results=len(organic) * self.settings.simulation.max_pages if organic else 0,
+                time_taken_displayed=round(finished - started, 2),
+                organic_results_state="Results for exact spelling" if organic else "Fully empty",
+            ),
+            organic_results=organic,
+            serpapi_pagination=self._pagination(params, shown, base_url) if organic else None,
+            error=None if organic else EMPTY_RESULTS,
+            simulation=SimulationInfo(
+                quality=params.quality,
+                model=engine.model_name,
+                engine=engine.kind,
+                prompt_mode=self.simulator.prompt_mode,
+                prompt_tokens=result.prompt_tokens,
+                completion_tokens=result.completion_tokens,
+                generations=result.generations,
+            ),
+        )
+        return response.model_dump(mode="json", exclude_none=True)
+
+    def _pagination(self, params: SearchRequest, shown: dict[str, str], base_url: str) -> SerpApiPagination:
+        """Links back to this server (never serpapi.com), ending after `max_pages` pages."""
+        num, max_pages = params.num, self.settings.simulation.max_pages
+        current = params.start // num + 1
+
+        def page_url(page: int) -> str:
+            query = {**shown, "start": str((page - 1) * num)}
+            return f"{base_url}/search.json?{urlencode(query)}"
+
+        next_url = page_url(current + 1) if current < max_pages else None
+        return SerpApiPagination(
+            current=current,
+            next=next_url,
+            next_link=next_url,
+            other_pages={str(p): page_url(p) for p in range(1, max_pages + 1) if p != current},
+        )

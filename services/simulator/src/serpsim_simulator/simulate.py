@@ -1,0 +1,115 @@
+"""The simulator proper: search requests -> prompts -> one engine batch -> documents.
+
+Knows nothing of HTTP; the SerpApi and Search-R1 routes both call `Simulator.simulate`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from serpsim_protocol import Quality
+
+from .documents import Document, parse_documents
+from .engines.base import Completion, Engine, EngineError, SamplingSettings
+from .errors import EngineFailed, EngineUnavailable
+from .prompts import DOCS_PER_GENERATION, build_prompt
+from .settings import PromptMode, SimulationSettings
+
+
+@dataclass(frozen=True)
+class SimRequest:
+    query: str
+    quality: Quality = "useful"
+    question: str | None = None
+    answer: str | None = None
+    num: int = DOCS_PER_GENERATION
+    seed: int | None = None
+    page: int = 0
+
+
+@dataclass
+class SimResult:
+    request: SimRequest
+    documents: list[Document]
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    generations: int = 0
+    engine_seconds: float = 0.0
+    raw_texts: list[str] = field(default_factory=list)
+
+
+def derive_seed(seed: int | None, page: int, generation: int) -> int | None:
+    """A distinct, reproducible seed for each generation of each page of one request."""
+    if seed is None:
+        return None
+    if page == 0 and generation == 0:
+        return seed
+    digest = hashlib.sha256(f"{seed}:{page}:{generation}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+class Simulator:
+    def __init__(self, engine: Engine, settings: SimulationSettings) -> None:
+        self.engine = engine
+        self.settings = settings
+
+    @property
+    def prompt_mode(self) -> PromptMode:
+        return self.settings.prompt_mode
+
+    def _sampling(self, seed: int | None) -> SamplingSettings:
+        s = self.settings
+        return SamplingSettings(temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens, seed=seed)
+
+    async def simulate(self, requests: Sequence[SimRequest]) -> list[SimResult]:
+        """All generations of all requests go to the engine as one batch.
+
+        The templates always ask for five documents: `num` below five truncates, above five
+        runs ceil(num/5) generations with derived seeds.
+        """
+        if not self.engine.ready():
+            raise EngineUnavailable("The simulation engine is not ready yet. Try again shortly.")
+        prompts: list[str] = []
+        sampling: list[SamplingSettings] = []
+        owners: list[int] = []
+        for index, req in enumerate(requests):
+            prompt = build_prompt(req.query, req.quality, self.prompt_mode, req.question, req.answer)
+            for generation in range(max(1, math.ceil(req.num / DOCS_PER_GENERATION))):
+                prompts.append(prompt)
+                sampling.append(self._sampling(derive_seed(req.seed, req.page, generation)))
+                owners.append(index)
+        started = time.perf_counter()
+        try:
+            completions = await self.engine.generate(prompts, sampling)
+        except EngineError as exc:
+            raise EngineFailed(f"The simulation engine failed: {exc}") from exc
+        elapsed = time.perf_counter() - started
+        if len(completions) != len(prompts):
+            raise EngineFailed("The simulation engine returned the wrong number of completions.")
+        return self._collect(requests, owners, completions, elapsed)
+
+    @staticmethod
+    def _collect(
+        requests: Sequence[SimRequest], owners: list[int], completions: list[Completion], elapsed: float
+    ) -> list[SimResult]:
+        results = [SimResult(request=req, documents=[]) for req in requests]
+        share = elapsed / max(1, len(completions))
+        for owner, completion in zip(owners, completions):
+            result = results[owner]
+            result.prompt_tokens += completion.prompt_tokens
+            result.completion_tokens += completion.completion_tokens
+            result.generations += 1
+            result.engine_seconds += share
+            result.raw_texts.append(completion.text)
+            known = {doc.snippet for doc in result.documents}
+            for doc in parse_documents(completion.text, limit=DOCS_PER_GENERATION):
+                if doc.snippet not in known:
+                    result.documents.append(doc)
+                    known.add(doc.snippet)
+        for result in results:
+            del result.documents[result.request.num :]
+        return results

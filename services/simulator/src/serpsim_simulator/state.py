@@ -1,0 +1,32 @@
+"""What the app's lifespan builds and every route reads (Starlette lifespan state)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TypedDict
+
+from .engines.base import Engine
+from .serving_retrieve import RetrieveService
+from .serving_search import SearchService
+from .settings import Settings
+from .store import SearchStore
+from .usage import Usage
+
+
+@dataclass
+class EngineStatus:
+    """Whether the engine finished loading, and why not if it failed."""
+
+    loaded: bool = False
+    error: str | None = None
+    details: dict[str, str] = field(default_factory=dict)
+
+
+class AppState(TypedDict):
+    settings: Settings
+    engine: Engine
+    engine_status: EngineStatus
+    store: SearchStore
+    usage: Usage
+    search: SearchService
+    retrieve: RetrieveService
