@@ -1,0 +1,343 @@
+"""The one search path of the trainer: the verl agent loop, the native tool, `eval` and `ask` all
+search through a `Searcher` built from one `SearchBackendConfig`.
+
+A `Searcher` owns one `serpsim_protocol.SearchClient`, chooses each call's `quality` from the
+curriculum (training split only), derives each call's seed from (run seed, step, sample uid,
+rollout index, turn) so that the rollouts of one prompt see different documents and a run
+replays, renders `Doc k: ...` lines, and counts failures per step. A failed search is shown to
+the policy as ZeroSearch did (`No information available`), but it is never silent: it is counted,
+logged and traced, and the configured `max_failure_rate` bound is checked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from serpsim_protocol import Quality, RetrieveResponse, RetryPolicy, SearchClient, SearchError, SearchResponse
+
+from .curriculum import Curriculum
+from .tags import NO_INFORMATION
+
+logger = logging.getLogger(__name__)
+
+BackendKind = Literal["simulator", "serpapi", "retrieve"]
+DEFAULT_URLS: dict[str, str] = {"simulator": "http://127.0.0.1:8000", "serpapi": "https://serpapi.com"}
+TRAIN_SPLIT = "train"
+
+
+class SearchBackendConfig(BaseModel):
+    """Where and how to search. Parsed once from the tool YAML's `config` block (or any dict)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: BackendKind = "simulator"
+    url: str | None = Field(default=None, description="base URL; defaults per kind (serpapi: https://serpapi.com)")
+    api_key_env: str | None = Field(default=None, description="environment variable holding the API key")
+    topk: int = Field(default=5, ge=1)
+    timeout_s: float = Field(default=30.0, gt=0)
+    max_retries: int = Field(default=3, ge=0)
+    send_hints: bool = Field(
+        default=True, description="send the sample's question and first gold answer (training split only)"
+    )
+    use_curriculum: bool = Field(default=True, description="send a `quality` drawn from the curriculum (training only)")
+    curriculum: Curriculum = Field(default_factory=Curriculum)
+    seed: int = Field(default=0, description="run seed; every call's seed derives from it")
+    retrieve_path: str = "/retrieve"
+    trace_path: str | None = Field(default=None, description="JSONL file: one line per search call")
+    max_failure_rate: float | None = Field(
+        default=0.5, ge=0.0, le=1.0, description="a step whose failed share of searches passes this stops the run"
+    )
+    failure_check_min_calls: int = Field(default=8, ge=1, description="calls in a step before the bound is checked")
+
+    @model_validator(mode="after")
+    def _backend_rules(self) -> SearchBackendConfig:
+        if self.kind == "retrieve" and not self.url:
+            raise ValueError("search backend `retrieve` needs `url` (a Search-R1 /retrieve server)")
+        if self.kind == "serpapi":
+            # Real SerpApi knows nothing of quality or hints; never ship gold answers to a third party.
+            self.send_hints = False
+            self.use_curriculum = False
+        return self
+
+    @property
+    def base_url(self) -> str:
+        return self.url or DEFAULT_URLS[self.kind]
+
+
+class AgentSettings(BaseModel):
+    """Tag-protocol loop settings, kept in the same file as the backend (one place of truth)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_turns: int = Field(default=5, ge=1, description="action turns (searches or invalid actions) before the end")
+    final_turn: bool = Field(
+        default=True, description="after max_turns, one more generation in which only an answer counts (ZeroSearch)"
+    )
+    max_obs_tokens: int = Field(default=2048, ge=16, description="observation tokens kept per search (ZeroSearch: 2048)")
+
+
+class SearchSettings(SearchBackendConfig):
+    """The whole `config` block of `configs/search_tool.yaml`: backend + agent-loop settings.
+
+    `type` belongs to verl's tool loader (`native`); it is accepted and ignored here.
+    """
+
+    type: str = "native"
+    agent: AgentSettings = Field(default_factory=AgentSettings)
+
+
+def load_search_settings(path: str | Path, tool_name: str = "search") -> SearchSettings:
+    """Read the search tool's `config` block from a verl tool YAML (or a bare settings YAML)."""
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    if "tools" in data:
+        for tool in data["tools"]:
+            schema_name = ((tool.get("tool_schema") or {}).get("function") or {}).get("name")
+            if schema_name == tool_name or tool.get("class_name", "").endswith(".SearchTool"):
+                return SearchSettings.model_validate(tool.get("config") or {})
+        raise ValueError(f"{path}: no tool named {tool_name!r} (or class SearchTool) in `tools`")
+    return SearchSettings.model_validate(data)
+
+
+class SearchFailureRateExceeded(RuntimeError):
+    """Too many searches failed in one step: the backend is down or overloaded; stop the run."""
+
+
+def check_failure_rate(calls: int, failures: int, bound: float | None, min_calls: int = 1) -> None:
+    """Raise `SearchFailureRateExceeded` when `failures / calls` passes `bound` (for per-step checks)."""
+    if bound is None or calls < min_calls or calls == 0:
+        return
+    rate = failures / calls
+    if rate > bound:
+        raise SearchFailureRateExceeded(
+            f"{failures} of {calls} searches failed ({rate:.0%}), above the configured bound {bound:.0%}: "
+            "check the search backend (simulator /readyz, URL, API key)"
+        )
+
+
+def derive_seed(run_seed: int, step: int, uid: str, rollout: int, turn: int) -> int:
+    """A stable 31-bit seed per search call (Python's `hash()` is salted per process; this is not)."""
+    key = f"{run_seed}|{step}|{uid}|{rollout}|{turn}".encode()
+    return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big") & 0x7FFFFFFF
+
+
+@dataclass(frozen=True)
+class SearchContext:
+    """Who is searching: one call of one turn of one rollout of one sample."""
+
+    step: int = 0
+    split: str = TRAIN_SPLIT
+    uid: str = ""
+    rollout: int = 0
+    turn: int = 0
+    question: str | None = None
+    answer: str | None = None
+
+    @property
+    def is_train(self) -> bool:
+        return self.split == TRAIN_SPLIT
+
+
+@dataclass
+class SearchOutcome:
+    text: str
+    ok: bool
+    quality: Quality | None
+    p_noisy: float | None
+    seed: int
+    n_docs: int = 0
+    error: str | None = None
+    latency_s: float = 0.0
+    search_id: str | None = None
+
+
+@dataclass
+class StepCounters:
+    calls: int = 0
+    failures: int = 0
+    noisy: int = 0
+    empty: int = 0
+
+
+@dataclass
+class _Clients:
+    loop: asyncio.AbstractEventLoop | None = None
+    client: SearchClient | None = None
+    stale: list[SearchClient] = field(default_factory=list)
+
+
+def render_serpapi(response: SearchResponse, topk: int) -> list[str]:
+    """`organic_results` as document texts. The simulator puts the whole document in `snippet` and
+    its first words in `title`; real SerpApi has distinct title and snippet: keep both."""
+    docs = []
+    for result in response.organic_results[:topk]:
+        title, snippet = result.title.strip(), (result.snippet or "").strip()
+        if not snippet:
+            docs.append(title)
+        elif not title or snippet.startswith(title.rstrip(". …")):
+            docs.append(snippet)
+        else:
+            docs.append(f"{title}: {snippet}")
+    return [d for d in docs if d]
+
+
+def render_retrieve(response: RetrieveResponse, topk: int) -> list[str]:
+    """Search-R1 `contents` = "Title"\\ntext."""
+    hits = response.result[0] if response.result else []
+    docs = []
+    for hit in hits[:topk]:
+        title, text = hit.document.title.strip().strip('"'), hit.document.text.strip()
+        if not text:
+            docs.append(title)
+        elif not title or text.startswith(title):
+            docs.append(text)
+        else:
+            docs.append(f"{title}: {text}")
+    return [d for d in docs if d]
+
+
+def format_docs(docs: list[str]) -> str:
+    return "\n".join(f"Doc {i}: {doc}" for i, doc in enumerate(docs, start=1))
+
+
+class Searcher:
+    """One per process (per verl agent-loop worker, per eval run). Safe to share across coroutines."""
+
+    def __init__(self, config: SearchBackendConfig, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.config = config
+        self._transport = transport
+        self._api_key = self._read_api_key()
+        self._clients = _Clients()
+        self.counters: dict[tuple[str, int], StepCounters] = {}
+        self.totals = StepCounters()
+        self._warned_steps: set[tuple[str, int]] = set()
+
+    def _read_api_key(self) -> str | None:
+        env = self.config.api_key_env or ("SERPAPI_API_KEY" if self.config.kind == "serpapi" else None)
+        if env is None:
+            return None
+        key = os.environ.get(env)
+        if not key and self.config.kind == "serpapi":
+            raise ValueError(f"search backend `serpapi` needs an API key in ${env}")
+        return key or None
+
+    def _client(self) -> SearchClient:
+        # httpx pools bind to the event loop that first used them; tests and CLIs may run several loops.
+        loop = asyncio.get_running_loop()
+        if self._clients.client is None or self._clients.loop is not loop:
+            if self._clients.client is not None:
+                self._clients.stale.append(self._clients.client)
+            self._clients.client = SearchClient(
+                self.config.base_url,
+                api_key=self._api_key,
+                timeout_s=self.config.timeout_s,
+                retry=RetryPolicy(max_retries=self.config.max_retries),
+                transport=self._transport,
+            )
+            self._clients.loop = loop
+        return self._clients.client
+
+    async def aclose(self) -> None:
+        if self._clients.client is not None:
+            await self._clients.client.aclose()
+            self._clients.client = None
+
+    def step_counters(self, step: int, split: str = TRAIN_SPLIT) -> StepCounters:
+        return self.counters.setdefault((split, step), StepCounters())
+
+    def check_failure_rate(self, step: int, split: str = TRAIN_SPLIT) -> None:
+        """Raise `SearchFailureRateExceeded` if this step's failed share passes `max_failure_rate`."""
+        c = self.step_counters(step, split)
+        check_failure_rate(c.calls, c.failures, self.config.max_failure_rate, self.config.failure_check_min_calls)
+
+    def plan(self, ctx: SearchContext) -> tuple[Quality | None, float | None, int, str | None, str | None]:
+        """Quality, p(noisy), seed, question and answer that one call will send."""
+        cfg = self.config
+        seed = derive_seed(cfg.seed, ctx.step, ctx.uid, ctx.rollout, ctx.turn)
+        quality: Quality | None = None
+        p_noisy: float | None = None
+        if cfg.use_curriculum:
+            if ctx.is_train:
+                p_noisy = cfg.curriculum.prob(ctx.step)
+                # A per-call RNG seeded from the call's seed: the draw does not depend on the order
+                # in which concurrent rollouts happen to search, so a run replays exactly.
+                quality = cfg.curriculum.draw_quality(random.Random(seed), ctx.step)
+            else:
+                quality, p_noisy = "useful", 0.0  # validation/evaluation: no injected noise
+        hints = cfg.send_hints and ctx.is_train  # the useful prompt contains the gold answer: never at eval
+        question = ctx.question if hints else None
+        answer = ctx.answer if hints else None
+        return quality, p_noisy, seed, question, answer
+
+    async def search(self, query: str, ctx: SearchContext) -> SearchOutcome:
+        cfg = self.config
+        quality, p_noisy, seed, question, answer = self.plan(ctx)
+        started = time.perf_counter()
+        outcome = SearchOutcome(text=NO_INFORMATION, ok=False, quality=quality, p_noisy=p_noisy, seed=seed)
+        try:
+            client = self._client()
+            if cfg.kind == "retrieve":
+                rr = await client.retrieve(
+                    [query], cfg.topk, quality=quality, question=question, answer=answer,
+                    seed=seed if cfg.use_curriculum else None, path=cfg.retrieve_path,
+                )
+                docs = render_retrieve(rr, cfg.topk)
+            else:
+                sr = await client.search(
+                    query, num=cfg.topk, quality=quality, question=question, answer=answer,
+                    seed=seed if cfg.kind == "simulator" else None,
+                )
+                outcome.search_id = sr.search_metadata.id
+                docs = render_serpapi(sr, cfg.topk)
+            outcome.ok = True
+            outcome.n_docs = len(docs)
+            if docs:
+                outcome.text = format_docs(docs)
+        except (SearchError, httpx.HTTPError, ValueError) as exc:
+            outcome.error = f"{type(exc).__name__}: {exc}"
+            logger.warning("search failed (step %s, %s, uid %s): %r: %s", ctx.step, ctx.split, ctx.uid, query, exc)
+        outcome.latency_s = time.perf_counter() - started
+        self._count(ctx, outcome)
+        self._trace(query, ctx, outcome, question, answer)
+        return outcome
+
+    def _count(self, ctx: SearchContext, outcome: SearchOutcome) -> None:
+        for c in (self.step_counters(ctx.step, ctx.split), self.totals):
+            c.calls += 1
+            c.failures += not outcome.ok
+            c.noisy += outcome.quality == "noisy"
+            c.empty += outcome.ok and outcome.n_docs == 0
+        key = (ctx.split, ctx.step)
+        try:
+            self.check_failure_rate(ctx.step, ctx.split)
+        except SearchFailureRateExceeded as exc:
+            if key not in self._warned_steps:
+                self._warned_steps.add(key)
+                logger.error("step %s (%s): %s", ctx.step, ctx.split, exc)
+
+    def _trace(
+        self, query: str, ctx: SearchContext, outcome: SearchOutcome, question: str | None, answer: str | None
+    ) -> None:
+        if not self.config.trace_path:
+            return
+        record: dict[str, Any] = {
+            "time": time.time(), "step": ctx.step, "split": ctx.split, "uid": ctx.uid, "rollout": ctx.rollout,
+            "turn": ctx.turn, "query": query, "question": question, "answer": answer, "backend": self.config.kind,
+            **{k: v for k, v in asdict(outcome).items() if k != "text"},
+        }
+        path = Path(self.config.trace_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # One write per line in append mode: lines from several worker processes do not interleave.
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
