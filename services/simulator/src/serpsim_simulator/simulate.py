@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -42,10 +43,8 @@ class SimResult:
     raw_texts: list[str] = field(default_factory=list)
 
 
-def derive_seed(seed: int | None, page: int, generation: int) -> int | None:
+def derive_seed(seed: int, page: int, generation: int) -> int:
     """A distinct, reproducible seed for each generation of each page of one request."""
-    if seed is None:
-        return None
     if page == 0 and generation == 0:
         return seed
     digest = hashlib.sha256(f"{seed}:{page}:{generation}".encode()).digest()
@@ -77,10 +76,12 @@ class Simulator:
         sampling: list[SamplingSettings] = []
         owners: list[int] = []
         for index, req in enumerate(requests):
+            # Unseeded requests still get distinct seeds per generation, so their pages differ.
+            base_seed = req.seed if req.seed is not None else secrets.randbits(31)
             prompt = build_prompt(req.query, req.quality, self.prompt_mode, req.question, req.answer)
             for generation in range(max(1, math.ceil(req.num / DOCS_PER_GENERATION))):
                 prompts.append(prompt)
-                sampling.append(self._sampling(derive_seed(req.seed, req.page, generation)))
+                sampling.append(self._sampling(derive_seed(base_seed, req.page, generation)))
                 owners.append(index)
         started = time.perf_counter()
         try:
