@@ -12,6 +12,8 @@ from fastapi import FastAPI
 from .api import ops, retrieve, serpapi
 from .engines.base import Engine
 from .errors import register_error_handlers
+from .metrics import Metrics
+from .observability import instrument
 from .serving_retrieve import RetrieveService
 from .serving_search import SearchService
 from .settings import Settings
@@ -50,7 +52,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         loading = asyncio.create_task(_load(eng, status))
         simulator = Simulator(eng, settings.simulation)
         store = SearchStore(settings.search_store_size)
-        usage = Usage()
+        metrics = Metrics()
+        usage = Usage(metrics=metrics)
         try:
             yield {
                 "settings": settings,
@@ -58,6 +61,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
                 "engine_status": status,
                 "store": store,
                 "usage": usage,
+                "metrics": metrics,
                 "search": SearchService(simulator, store, usage, settings),
                 "retrieve": RetrieveService(simulator, usage, settings),
             }
@@ -77,4 +81,5 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.include_router(retrieve.router)
     app.include_router(ops.router)
     register_error_handlers(app)
+    instrument(app)
     return app

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import TypedDict
 
 from .engines.base import Engine
+from .metrics import Metrics
 from .serving_retrieve import RetrieveService
 from .serving_search import SearchService
 from .settings import Settings
@@ -28,5 +29,6 @@ class AppState(TypedDict):
     engine_status: EngineStatus
     store: SearchStore
     usage: Usage
+    metrics: Metrics
     search: SearchService
     retrieve: RetrieveService

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .metrics import Metrics
 from .simulate import SimResult
 
 
@@ -27,6 +28,9 @@ class UsageCounters:
 
 @dataclass
 class Usage:
+    """Accounting per API key and in total; mirrors every search into the Prometheus metrics."""
+
+    metrics: Metrics = field(default_factory=Metrics)
     total: UsageCounters = field(default_factory=UsageCounters)
     by_key: dict[str, UsageCounters] = field(default_factory=dict)
 
@@ -34,6 +38,9 @@ class Usage:
         self.total.add(result, cached)
         if api_key:
             self.by_key.setdefault(api_key, UsageCounters()).add(result, cached)
+        self.metrics.observe_search(
+            result.request.quality, result.prompt_tokens, result.completion_tokens, result.engine_seconds, cached
+        )
 
     def for_key(self, api_key: str | None) -> UsageCounters:
         if api_key is None:

@@ -7,6 +7,7 @@ from typing import Annotated, cast
 from fastapi import Depends, Request
 
 from ..engines.base import Engine
+from ..metrics import Metrics
 from ..serving_retrieve import RetrieveService
 from ..serving_search import SearchService
 from ..settings import Settings
@@ -42,6 +43,10 @@ def get_engine_status(request: Request) -> EngineStatus:
     return cast(EngineStatus, _state(request, "engine_status"))
 
 
+def get_metrics(request: Request) -> Metrics:
+    return cast(Metrics, _state(request, "metrics"))
+
+
 def public_base_url(request: Request) -> str:
     """The base URL clients reached us by, for self-links (pagination, json_endpoint).
 
@@ -64,4 +69,5 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 UsageDep = Annotated[Usage, Depends(get_usage)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 EngineStatusDep = Annotated[EngineStatus, Depends(get_engine_status)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 BaseUrlDep = Annotated[str, Depends(public_base_url)]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 
-from .deps import EngineDep, EngineStatusDep
+from .deps import EngineDep, EngineStatusDep, MetricsDep
 
 router = APIRouter(tags=["ops"])
 
@@ -25,3 +26,9 @@ async def readyz(engine: EngineDep, status: EngineStatusDep) -> JSONResponse:
     if not engine.ready():
         return JSONResponse({**body, "status": "loading", "error": "The engine is not ready yet."}, status_code=503)
     return JSONResponse({**body, "status": "ready"})
+
+
+@router.get("/metrics", response_class=Response)
+async def metrics(registry: MetricsDep) -> Response:
+    """Prometheus metrics: requests, latency, in-flight, queue depth, tokens, cache hits, errors."""
+    return Response(registry.render(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,38 @@
+"""Prometheus metrics, one registry per app (no process-global collectors), served at /metrics."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+
+class Metrics:
+    """Everything the simulator counts. Built in the lifespan; routes and services record into it."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("serpsim_requests", "HTTP requests by route and status", ["route", "status"], registry=r)
+        self.latency = Histogram(
+            "serpsim_request_seconds", "HTTP request latency by route", ["route"], buckets=LATENCY_BUCKETS, registry=r
+        )
+        self.in_flight = Gauge("serpsim_requests_in_flight", "Requests being served", registry=r)
+        self.queue_depth = Gauge("serpsim_queue_depth", "Requests waiting for the engine", registry=r)
+        self.searches = Counter("serpsim_searches", "Simulated searches by quality", ["quality"], registry=r)
+        self.tokens = Counter("serpsim_tokens", "Engine tokens by kind (prompt, completion)", ["kind"], registry=r)
+        self.cache_hits = Counter("serpsim_cache_hits", "Searches answered from the result cache", registry=r)
+        self.engine_seconds = Counter("serpsim_engine_seconds", "Time spent generating", registry=r)
+        self.errors = Counter("serpsim_errors", "Error responses by status", ["status"], registry=r)
+
+    def observe_search(self, quality: str, prompt_tokens: int, completion_tokens: int, engine_seconds: float, cached: bool) -> None:
+        self.searches.labels(quality).inc()
+        if cached:
+            self.cache_hits.inc()
+            return
+        self.tokens.labels("prompt").inc(prompt_tokens)
+        self.tokens.labels("completion").inc(completion_tokens)
+        self.engine_seconds.inc(engine_seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
