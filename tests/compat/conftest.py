@@ -1,0 +1,152 @@
+"""Fixtures for the SerpApi client compatibility suites.
+
+These suites run in the client environments (`.venv/client-serpapi`, `.venv/client-legacy`,
+built by `scripts/install_clients.sh`), which hold a SerpApi client and pytest but neither torch
+nor the simulator. So the simulator runs as a real subprocess from the simulator environment
+(`$SERPSIM_SIM_PYTHON`, default `.venv/sim/bin/python`), serving the shared tiny model on a free
+loopback port, and the clients are pointed at it only through their documented class attributes.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CACHE = Path(os.environ.get("SERPSIM_TEST_CACHE", REPO / ".cache" / "test-models"))
+SIM_PYTHON = Path(os.environ.get("SERPSIM_SIM_PYTHON", REPO / ".venv" / "sim" / "bin" / "python"))
+
+TINY_MODEL_BUILD_TIMEOUT_S = 600.0
+READY_TIMEOUT_S = 180.0
+STOP_TIMEOUT_S = 20.0
+
+
+def _sim_python() -> Path:
+    if not SIM_PYTHON.exists():
+        pytest.fail(f"simulator interpreter {SIM_PYTHON} not found: run `make install` or set SERPSIM_SIM_PYTHON")
+    return SIM_PYTHON
+
+
+def _child_env() -> dict[str, str]:
+    """The environment for simulator subprocesses: no inherited SERPSIM_* settings (a stray
+    SERPSIM_PUBLIC_BASE_URL would send pagination elsewhere), and never the network hub."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SERPSIM_")}
+    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONUNBUFFERED="1")
+    return env
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir() -> Path:
+    """Overrides the root fixture: same cache path and lock, but built by the simulator's CLI in a
+    subprocess, since this environment cannot import the simulator."""
+    out = Path(os.environ.get("SERPSIM_TINY_MODEL", CACHE / "tiny-sim"))
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / "tiny-sim.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (out / "config.json").exists():
+            cmd = [str(_sim_python()), "-m", "serpsim_simulator.cli", "tiny-model", str(out)]
+            try:
+                done = subprocess.run(
+                    cmd, env=_child_env(), capture_output=True, text=True, timeout=TINY_MODEL_BUILD_TIMEOUT_S
+                )
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"`{' '.join(cmd)}` took more than {TINY_MODEL_BUILD_TIMEOUT_S:.0f} s")
+            if done.returncode != 0 or not (out / "config.json").exists():
+                pytest.fail(f"`{' '.join(cmd)}` failed ({done.returncode}):\n{done.stderr[-4000:]}")
+    return out
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class Simulator:
+    base_url: str
+    """`http://127.0.0.1:PORT`, exactly what the clients' base-URL attributes are set to."""
+    port: int
+    log: Path
+
+    def get(self, path: str, timeout: float = 120.0) -> tuple[int, str, bytes]:
+        """A plain stdlib GET (status, content type, body), for probing beside the clients."""
+        try:
+            with urllib.request.urlopen(self.base_url + path, timeout=timeout) as r:
+                return r.status, r.headers.get("Content-Type", ""), r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers.get("Content-Type", ""), e.read()
+
+    def get_json(self, path: str) -> tuple[int, dict]:
+        status, _, body = self.get(path)
+        return status, json.loads(body)
+
+
+def _log_tail(log: Path, n: int = 4000) -> str:
+    try:
+        return log.read_text(errors="replace")[-n:]
+    except OSError:
+        return "(no log)"
+
+
+def _wait_ready(proc: subprocess.Popen, base_url: str, log: Path) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"simulator exited with {proc.returncode} before ready:\n{_log_tail(log)}")
+        try:
+            with urllib.request.urlopen(base_url + "/readyz", timeout=5) as r:
+                if r.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"simulator not ready after {READY_TIMEOUT_S:.0f} s:\n{_log_tail(log)}")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=STOP_TIMEOUT_S)
+
+
+@pytest.fixture(scope="session")
+def simulator(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
+    """The real simulator (`serpsim_simulator.cli serve`, transformers engine) on the tiny model."""
+    port = _free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    log = tmp_path_factory.mktemp("simulator") / "serve.log"
+    cmd = [
+        str(_sim_python()), "-m", "serpsim_simulator.cli", "serve",
+        "--model", str(tiny_model_dir), "--port", str(port), "--host", "127.0.0.1",
+        "--engine", "transformers",
+    ]  # fmt: skip
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, env=_child_env(), stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
+    try:
+        try:
+            _wait_ready(proc, base_url, log)
+        except RuntimeError as e:
+            pytest.fail(str(e))
+        yield Simulator(base_url=base_url, port=port, log=log)
+    finally:
+        _stop(proc)
+        if proc.returncode not in (0, -15):
+            sys.stderr.write(f"simulator exited with {proc.returncode}; log tail:\n{_log_tail(log)}\n")
