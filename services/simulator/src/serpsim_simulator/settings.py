@@ -7,6 +7,7 @@ Built once in `cli.main` (flags override `SERPSIM_*` environment variables) and 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
@@ -47,8 +48,6 @@ class EngineSettings(BaseModel):
     def _check(self) -> EngineSettings:
         if self.kind == "openai" and not self.openai_urls:
             raise ValueError("engine kind 'openai' needs at least one URL in engine.openai_urls")
-        if self.kind != "openai" and not self.model:
-            raise ValueError(f"engine kind {self.kind!r} needs engine.model (a directory or hub id)")
         return self
 
 
@@ -59,6 +58,58 @@ class SimulationSettings(BaseModel):
     max_tokens: int = Field(default=600, ge=1)
     max_num: int = Field(default=100, ge=1, description="Largest `num` a request may ask for.")
     max_pages: int = Field(default=5, ge=1, description="Pagination stops after this many pages.")
+
+
+class AuthSettings(BaseModel):
+    """API keys. None configured: the service runs open (and warns loudly at start-up)."""
+
+    api_keys: list[str] = Field(default_factory=list, description="Plain keys; hashed (sha256) at start-up.")
+    api_key_hashes: list[str] = Field(default_factory=list, description="sha256 hex digests of keys.")
+    api_keys_file: Path | None = Field(
+        default=None, description="One sha256 hex digest per line (`serpsim-simulator hash-key`); `#` comments."
+    )
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.api_keys or self.api_key_hashes or self.api_keys_file)
+
+
+class LimitSettings(BaseModel):
+    """Rate limits, input limits, backpressure and deadlines. A rate of 0 turns that limit off."""
+
+    rate_per_second: float = Field(default=0.0, ge=0, description="Per key (or per client IP when open).")
+    rate_burst: int = Field(default=0, ge=0, description="Token-bucket size; 0: max(1, rate_per_second).")
+    rate_per_hour: int = Field(default=0, ge=0, description="Per key, sliding one-hour window.")
+    max_query_chars: int = Field(default=2048, ge=1)
+    max_batch: int = Field(default=512, ge=1, description="Most queries in one /retrieve request.")
+    max_body_bytes: int = Field(default=1 << 20, ge=1024)
+    max_in_flight: int = Field(default=64, ge=1, description="Engine calls running at once.")
+    max_queue: int = Field(default=256, ge=0, description="Engine calls waiting; beyond: 503 at once.")
+    timeout_s: float = Field(default=60.0, gt=0, description="Default per-request deadline.")
+    max_timeout_s: float = Field(default=300.0, gt=0, description="Largest deadline a request may ask for.")
+    retry_after_s: int = Field(default=1, ge=1, description="Retry-After sent with 503 overload answers.")
+    graceful_shutdown_s: float = Field(default=30.0, ge=0, description="SIGTERM: time in-flight requests get.")
+
+
+def _default_cache_path() -> str:
+    return str(Path.home() / ".cache" / "serpsim" / "results.sqlite")
+
+
+class CacheSettings(BaseModel):
+    """Result cache (cache.py). Unseeded searches are cached by parameters too, as on SerpApi."""
+
+    enabled: bool = True
+    path: str = Field(default_factory=_default_cache_path, description="SQLite file (`:memory:` for none).")
+    ttl_s: float = Field(default=3600.0, gt=0, description="SerpApi keeps cached searches for an hour.")
+    max_entries: int = Field(default=100_000, ge=1)
+    redis_url: str | None = Field(default=None, description="Set: Redis replaces SQLite (extra `[redis]`).")
+
+
+class CostSettings(BaseModel):
+    """Prices behind `estimated_cost_usd` in /account.json: engine seconds x GPUs x hourly price."""
+
+    gpu_hourly_usd: float = Field(default=1.77, ge=0, description="Price of one GPU-hour.")
+    gpu_count: int = Field(default=1, ge=1, description="GPUs the engine occupies.")
 
 
 class Settings(BaseSettings):
@@ -74,5 +125,10 @@ class Settings(BaseSettings):
     )
     engine: EngineSettings = Field(default_factory=EngineSettings)
     simulation: SimulationSettings = Field(default_factory=SimulationSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
+    cost: CostSettings = Field(default_factory=CostSettings)
     search_store_size: int = Field(default=1000, ge=1, description="Recent searches kept for /searches/{id}.json.")
     log_level: str = "info"
+    log_format: Literal["json", "text"] = "json"
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
