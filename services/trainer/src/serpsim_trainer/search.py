@@ -60,6 +60,9 @@ class SearchBackendConfig(BaseModel):
         default=0.5, ge=0.0, le=1.0, description="a step whose failed share of searches passes this stops the run"
     )
     failure_check_min_calls: int = Field(default=8, ge=1, description="calls in a step before the bound is checked")
+    stop_on_failure_rate: bool = Field(
+        default=True, description="raise SearchFailureRateExceeded in the rollout when the bound is passed"
+    )
 
     @model_validator(mode="after")
     def _backend_rules(self) -> SearchBackendConfig:
@@ -86,6 +89,10 @@ class AgentSettings(BaseModel):
         default=True, description="after max_turns, one more generation in which only an answer counts (ZeroSearch)"
     )
     max_obs_tokens: int = Field(default=2048, ge=16, description="observation tokens kept per search (ZeroSearch: 2048)")
+    max_tokens_per_turn: int | None = Field(default=500, ge=1, description="generation cap per turn (ZeroSearch: 500)")
+    prompt_format: Literal["auto", "chat", "plain"] = Field(
+        default="auto", description="auto: the chat template when the tokenizer has one, else plain text (base models)"
+    )
 
 
 class SearchSettings(SearchBackendConfig):
@@ -222,6 +229,17 @@ class Searcher:
         self.counters: dict[tuple[str, int], StepCounters] = {}
         self.totals = StepCounters()
         self._warned_steps: set[tuple[str, int]] = set()
+        self._rollouts: dict[tuple[int, str, str], int] = {}
+
+    def next_rollout(self, step: int, split: str, uid: str) -> int:
+        """Rollout index for trainers that do not pass one (verl's legacy trainer): the n-th
+        trajectory of (step, split, uid) built in this process. Old steps are forgotten."""
+        if any(k[0] != step for k in self._rollouts):
+            self._rollouts = {k: v for k, v in self._rollouts.items() if k[0] == step}
+        key = (step, split, uid)
+        index = self._rollouts.get(key, 0)
+        self._rollouts[key] = index + 1
+        return index
 
     def _read_api_key(self) -> str | None:
         env = self.config.api_key_env or ("SERPAPI_API_KEY" if self.config.kind == "serpapi" else None)

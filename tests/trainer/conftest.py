@@ -1,0 +1,69 @@
+"""Trainer test fixtures: a live simulator over HTTP (the real `serpsim-simulator serve` with the
+tiny model), and search-tool YAML files pointing at it."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+CONFIGS = Path(__file__).resolve().parents[2] / "services" / "trainer" / "src" / "serpsim_trainer" / "configs"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def live_simulator(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`serpsim-simulator serve --engine transformers --model <tiny>` on a free loopback port."""
+    port = _free_port()
+    log = tmp_path_factory.mktemp("simulator") / "serve.log"
+    cmd = [
+        sys.executable, "-m", "serpsim_simulator.cli", "serve", "--engine", "transformers",
+        "--model", str(tiny_model_dir), "--host", "127.0.0.1", "--port", str(port), "--device", "cpu",
+    ]
+    with log.open("w") as fh:
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"simulator exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"simulator not ready after 180 s:\n{log.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def write_tool_config(path: Path, **overrides: object) -> Path:
+    """configs/search_tool.yaml with its `config` block (and `agent` block) overridden."""
+    data = yaml.safe_load((CONFIGS / "search_tool.yaml").read_text())
+    config = data["tools"][0]["config"]
+    agent = dict(config.get("agent", {}))
+    agent.update(overrides.pop("agent", {}))  # type: ignore[arg-type]
+    config.update(overrides)
+    config["agent"] = agent
+    path.write_text(yaml.safe_dump(data))
+    return path
