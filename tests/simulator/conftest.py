@@ -11,6 +11,8 @@ from .fakes import FakeEngine
 
 
 def make_settings(**overrides: object) -> Settings:
+    # Each app gets its own in-memory result cache: no state shared between tests or runs.
+    overrides.setdefault("cache", {"path": ":memory:"})
     return Settings(engine={"kind": "transformers", "model": "unused-with-injected-engine"}, **overrides)
 
 

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager, suppress
 from fastapi import FastAPI
 
 from .api import ops, retrieve, serpapi
+from .cache import build_cache
 from .engines.base import Engine
 from .errors import register_error_handlers
 from .metrics import Metrics
@@ -54,6 +55,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         store = SearchStore(settings.search_store_size)
         metrics = Metrics()
         usage = Usage(metrics=metrics)
+        cache = build_cache(settings.cache)
         try:
             yield {
                 "settings": settings,
@@ -62,14 +64,15 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
                 "store": store,
                 "usage": usage,
                 "metrics": metrics,
-                "search": SearchService(simulator, store, usage, settings),
-                "retrieve": RetrieveService(simulator, usage, settings),
+                "search": SearchService(simulator, store, usage, settings, cache),
+                "retrieve": RetrieveService(simulator, usage, settings, cache),
             }
         finally:
             loading.cancel()
             with suppress(asyncio.CancelledError):
                 await loading
             await eng.aclose()
+            await cache.aclose()
 
     app = FastAPI(
         title="serpsim",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from serpsim_protocol import RetrievedDocument, RetrieveHit, RetrieveRequest, RetrieveResponse, per_query
 
+from .cache import CachedSimulator, NullCache, ResultCache
 from .errors import InvalidParameter
 from .settings import Settings
 from .simulate import SimRequest, Simulator
@@ -16,8 +17,9 @@ def rank_score(rank: int) -> float:
 
 
 class RetrieveService:
-    def __init__(self, simulator: Simulator, usage: Usage, settings: Settings) -> None:
+    def __init__(self, simulator: Simulator, usage: Usage, settings: Settings, cache: ResultCache | None = None) -> None:
         self.simulator = simulator
+        self.cached = CachedSimulator(simulator, cache if cache is not None else NullCache())
         self.usage = usage
         self.settings = settings
 
@@ -35,10 +37,11 @@ class RetrieveService:
             SimRequest(query=q, quality=quality or "useful", question=question, answer=answer, num=request.topk, seed=seed)
             for q, quality, question, answer, seed in zip(request.queries, qualities, questions, answers, seeds)
         ]
-        results = await self.simulator.simulate(sim_requests)
+        # Per query: hits are served from the cache, the misses still go to the engine as one batch.
+        results = await self.cached.simulate(sim_requests)
         batches: list[list[RetrieveHit]] = []
-        for result in results:
-            self.usage.record(api_key, result)
+        for result, cached in results:
+            self.usage.record(api_key, result, cached)
             batches.append(
                 [
                     RetrieveHit(

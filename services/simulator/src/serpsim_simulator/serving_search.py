@@ -8,16 +8,9 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote_plus, urlencode
 
-from serpsim_protocol import (
-    OrganicResult,
-    SearchInformation,
-    SearchMetadata,
-    SearchRequest,
-    SearchResponse,
-    SerpApiPagination,
-    SimulationInfo,
-)
+from serpsim_protocol import SearchRequest
 
+from .cache import CachedSimulator, NullCache, ResultCache
 from .documents import Document
 from .errors import MISSING_Q, InvalidParameter, NotFound
 from .settings import Settings
@@ -32,16 +25,17 @@ LINK_DOMAIN = "serpsim.example"
 _HIDDEN_PARAMS = frozenset({"api_key", "serp_api_key"})
 
 
-def organic_result(position: int, doc: Document) -> OrganicResult:
-    link = f"https://{LINK_DOMAIN}/{doc.key}/{doc.slug}"
-    return OrganicResult(
-        position=position,
-        title=doc.title,
-        link=link,
-        displayed_link=f"https://{LINK_DOMAIN} › {doc.slug}",
-        snippet=doc.snippet,
-        source="serpsim (simulated)",
-    )
+def organic_result(position: int, doc: Document) -> dict[str, Any]:
+    """One `OrganicResult`, as the plain dict it serialises to (the hot path skips pydantic)."""
+    key, slug = doc.key, doc.slug
+    return {
+        "position": position,
+        "title": doc.title,
+        "link": f"https://{LINK_DOMAIN}/{key}/{slug}",
+        "displayed_link": f"https://{LINK_DOMAIN} › {slug}",
+        "snippet": doc.snippet,
+        "source": "serpsim (simulated)",
+    }
 
 
 def _timestamp(ts: float) -> str:
@@ -49,8 +43,16 @@ def _timestamp(ts: float) -> str:
 
 
 class SearchService:
-    def __init__(self, simulator: Simulator, store: SearchStore, usage: Usage, settings: Settings) -> None:
+    def __init__(
+        self,
+        simulator: Simulator,
+        store: SearchStore,
+        usage: Usage,
+        settings: Settings,
+        cache: ResultCache | None = None,
+    ) -> None:
         self.simulator = simulator
+        self.cached = CachedSimulator(simulator, cache if cache is not None else NullCache())
         self.store = store
         self.usage = usage
         self.settings = settings
@@ -76,9 +78,9 @@ class SearchService:
             seed=params.seed,
             page=page,
         )
-        (result,) = await self.simulator.simulate([sim_request])
-        self.usage.record(params.api_key or params.serp_api_key, result)
-        response = self._response(params, echo, base_url, result, started)
+        ((result, cached),) = await self.cached.simulate([sim_request], no_cache=params.no_cache)
+        self.usage.record(params.api_key or params.serp_api_key, result, cached)
+        response = self._response(params, echo, base_url, result, started, cached)
         self.store.put(response["search_metadata"]["id"], response)
         return response
 
@@ -89,8 +91,19 @@ class SearchService:
         return response
 
     def _response(
-        self, params: SearchRequest, echo: dict[str, str], base_url: str, result: SimResult, started: float
+        self,
+        params: SearchRequest,
+        echo: dict[str, str],
+        base_url: str,
+        result: SimResult,
+        started: float,
+        cached: bool = False,
     ) -> dict[str, Any]:
+        """The `SearchResponse` as the dict `model_dump(mode="json", exclude_none=True)` would give.
+
+        Built directly: validating a model and dumping it again cost more than the rest of the
+        request (bench/overhead.py); tests validate the shape against `SearchResponse`.
+        """
         search_id = secrets.token_hex(12)
         finished = time.time()
         engine = self.simulator.engine
@@ -98,39 +111,45 @@ class SearchService:
         shown = {k: v for k, v in echo.items() if k not in _HIDDEN_PARAMS}
         shown.setdefault("engine", "google")
         shown["q"] = params.q
-        response = SearchResponse(
-            search_metadata=SearchMetadata(
-                id=search_id,
-                status="Success",
-                json_endpoint=f"{base_url}/searches/{search_id}.json",
-                created_at=_timestamp(started),
-                processed_at=_timestamp(finished),
-                google_url=f"https://www.google.com/search?q={quote_plus(params.q)}",
-                total_time_taken=round(finished - started, 3),
-            ),
-            search_parameters=shown,
-            search_information=SearchInformation(
-                query_displayed=params.q,
-                total_results=len(organic) * self.settings.simulation.max_pages if organic else 0,
-                time_taken_displayed=round(finished - started, 2),
-                organic_results_state="Results for exact spelling" if organic else "Fully empty",
-            ),
-            organic_results=organic,
-            serpapi_pagination=self._pagination(params, shown, base_url) if organic else None,
-            error=None if organic else EMPTY_RESULTS,
-            simulation=SimulationInfo(
-                quality=params.quality,
-                model=engine.model_name,
-                engine=engine.kind,
-                prompt_mode=self.simulator.prompt_mode,
-                prompt_tokens=result.prompt_tokens,
-                completion_tokens=result.completion_tokens,
-                generations=result.generations,
-            ),
-        )
-        return response.model_dump(mode="json", exclude_none=True)
+        metadata: dict[str, Any] = {
+            "id": search_id,
+            "status": "Success",
+            "json_endpoint": f"{base_url}/searches/{search_id}.json",
+            "created_at": _timestamp(started),
+            "processed_at": _timestamp(finished),
+            "google_url": f"https://www.google.com/search?q={quote_plus(params.q)}",
+            "total_time_taken": round(finished - started, 3),
+        }
+        if cached:
+            metadata["cached"] = True
+        response: dict[str, Any] = {
+            "search_metadata": metadata,
+            "search_parameters": shown,
+            "search_information": {
+                "query_displayed": params.q,
+                "total_results": len(organic) * self.settings.simulation.max_pages if organic else 0,
+                "time_taken_displayed": round(finished - started, 2),
+                "organic_results_state": "Results for exact spelling" if organic else "Fully empty",
+            },
+            "organic_results": organic,
+        }
+        if organic:
+            response["serpapi_pagination"] = self._pagination(params, shown, base_url)
+        else:
+            response["error"] = EMPTY_RESULTS
+        response["simulation"] = {
+            "quality": params.quality,
+            "model": engine.model_name,
+            "engine": engine.kind,
+            "prompt_mode": self.simulator.prompt_mode,
+            "prompt_tokens": result.prompt_tokens,
+            "completion_tokens": result.completion_tokens,
+            "generations": result.generations,
+            "cached": cached,
+        }
+        return response
 
-    def _pagination(self, params: SearchRequest, shown: dict[str, str], base_url: str) -> SerpApiPagination:
+    def _pagination(self, params: SearchRequest, shown: dict[str, str], base_url: str) -> dict[str, Any]:
         """Links back to this server (never serpapi.com), ending after `max_pages` pages."""
         num, max_pages = params.num, self.settings.simulation.max_pages
         current = params.start // num + 1
@@ -139,10 +158,8 @@ class SearchService:
             query = {**shown, "start": str((page - 1) * num)}
             return f"{base_url}/search.json?{urlencode(query)}"
 
-        next_url = page_url(current + 1) if current < max_pages else None
-        return SerpApiPagination(
-            current=current,
-            next=next_url,
-            next_link=next_url,
-            other_pages={str(p): page_url(p) for p in range(1, max_pages + 1) if p != current},
-        )
+        pagination: dict[str, Any] = {"current": current}
+        if current < max_pages:
+            pagination["next"] = pagination["next_link"] = page_url(current + 1)
+        pagination["other_pages"] = {str(p): page_url(p) for p in range(1, max_pages + 1) if p != current}
+        return pagination

@@ -64,4 +64,7 @@ async def account(usage: UsageDep, settings: SettingsDep, api_key: str | None = 
         prompt_tokens=counters.prompt_tokens,
         completion_tokens=counters.completion_tokens,
         engine_seconds=round(counters.engine_seconds, 3),
+        # Engine time at the configured GPU price. Each engine call's time is split among its
+        # prompts; calls the engine batched together overlap, so under load this is an upper bound.
+        estimated_cost_usd=round(counters.engine_seconds / 3600 * settings.cost.gpu_hourly_usd * settings.cost.gpu_count, 6),
     )

@@ -1,0 +1,192 @@
+"""Result cache: the key, TTL, size bound, backends, bypass, and hits marked and counted."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from serpsim_protocol import SearchResponse
+from serpsim_simulator.app import create_app
+from serpsim_simulator.cache import CachedResult, RedisCache, SqliteCache, cache_key
+from serpsim_simulator.documents import Document
+from serpsim_simulator.settings import SimulationSettings
+from serpsim_simulator.simulate import SimRequest
+
+from .conftest import _wait_ready, make_settings
+from .fakes import FakeEngine
+
+BASE = SimRequest(query="q", quality="useful", question="Q?", answer="A", num=10, seed=1, page=0)
+SAMPLING = SimulationSettings()
+VALUE = CachedResult([Document("A title", "a snippet"), Document("B", "b")], 11, 22, 2)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_key_changes_with_every_input() -> None:
+    base = cache_key("m", "sft", SAMPLING, BASE)
+    variants = {
+        "model": cache_key("m2", "sft", SAMPLING, BASE),
+        "prompt_mode": cache_key("m", "prompt", SAMPLING, BASE),
+        "temperature": cache_key("m", "sft", SAMPLING.model_copy(update={"temperature": 0.7}), BASE),
+        "top_p": cache_key("m", "sft", SAMPLING.model_copy(update={"top_p": 0.9}), BASE),
+        "max_tokens": cache_key("m", "sft", SAMPLING.model_copy(update={"max_tokens": 599}), BASE),
+    }
+    for name, value in (
+        ("quality", "noisy"), ("question", "Q2?"), ("question", None), ("answer", "B"), ("answer", None),
+        ("query", "q2"), ("num", 5), ("page", 1), ("seed", 2), ("seed", None),
+    ):
+        variants[f"{name}={value}"] = cache_key("m", "sft", SAMPLING, dataclasses.replace(BASE, **{name: value}))
+    assert base not in variants.values()
+    assert len(set(variants.values())) == len(variants)
+    # Unrelated settings (max_num, max_pages) do not change the documents, so not the key.
+    assert cache_key("m", "sft", SAMPLING.model_copy(update={"max_pages": 2}), BASE) == base
+    # A separator inside one field cannot fake another key; None is not the string "None".
+    assert cache_key("m", "sft", SAMPLING, dataclasses.replace(BASE, question="None")) != cache_key(
+        "m", "sft", SAMPLING, dataclasses.replace(BASE, question=None)
+    )
+
+
+async def test_sqlite_roundtrip_ttl_and_persistence(tmp_path: Path) -> None:
+    clock = Clock()
+    path = tmp_path / "c" / "results.sqlite"
+    cache = SqliteCache(path, ttl_s=60, max_entries=10, clock=clock)
+    assert await cache.get("k") is None
+    await cache.put("k", VALUE)
+    assert await cache.get("k") == VALUE
+    await cache.aclose()
+    reopened = SqliteCache(path, ttl_s=60, max_entries=10, clock=clock)
+    assert await reopened.get("k") == VALUE  # a file survives restarts
+    clock.now += 59.9
+    assert await reopened.get("k") == VALUE
+    clock.now += 0.2
+    assert await reopened.get("k") is None  # expired
+    await reopened.aclose()
+
+
+async def test_sqlite_size_bound_evicts_oldest() -> None:
+    clock = Clock()
+    cache = SqliteCache(":memory:", ttl_s=3600, max_entries=20, clock=clock)
+    for i in range(100):
+        clock.now += 1
+        await cache.put(f"k{i}", VALUE)
+        assert len(cache) <= 20
+    assert await cache.get("k99") == VALUE
+    assert await cache.get("k0") is None
+    await cache.put("k99", VALUE)  # overwriting does not grow it
+    assert len(cache) <= 20
+    await cache.aclose()
+
+
+async def test_redis_backend_roundtrip_and_ttl() -> None:
+    fakeredis = pytest.importorskip("fakeredis")
+    cache = RedisCache("redis://unused", ttl_s=0.2, client=fakeredis.FakeAsyncRedis())
+    await cache.put("k", VALUE)
+    assert await cache.get("k") == VALUE
+    assert await cache.get("other") is None
+    time.sleep(0.3)
+    assert await cache.get("k") is None
+    await cache.aclose()
+
+
+def _client(engine: FakeEngine, **overrides: object) -> TestClient:
+    return TestClient(create_app(make_settings(**overrides), engine=engine))
+
+
+def test_hit_is_marked_and_counted() -> None:
+    engine = FakeEngine()
+    with _client(engine) as c:
+        _wait_ready(c)
+        params = {"q": "cached query", "seed": 3, "api_key": "k1"}
+        first = c.get("/search.json", params=params).json()
+        second = c.get("/search.json", params=params).json()
+        assert len(engine.calls) == 1
+        SearchResponse.model_validate(second)
+        assert "cached" not in first["search_metadata"] and first["simulation"]["cached"] is False
+        assert second["search_metadata"]["cached"] is True and second["simulation"]["cached"] is True
+        assert second["organic_results"] == first["organic_results"]
+        assert second["search_metadata"]["id"] != first["search_metadata"]["id"]
+        assert c.get(second["search_metadata"]["json_endpoint"].split("testserver")[1]).status_code == 200
+
+        for account in (c.get("/account.json", params={"api_key": "k1"}).json(), c.get("/account.json").json()):
+            assert account["total_searches"] == 2 and account["cache_hits"] == 1
+            # tokens and engine time are only spent once
+            assert account["prompt_tokens"] == first["simulation"]["prompt_tokens"]
+        metrics = c.get("/metrics").text
+        assert "serpsim_cache_hits_total 1.0" in metrics
+
+
+def test_no_cache_bypasses_reads_but_writes() -> None:
+    engine = FakeEngine()
+    with _client(engine) as c:
+        _wait_ready(c)
+        c.get("/search.json", params={"q": "x"})
+        fresh = c.get("/search.json", params={"q": "x", "no_cache": "true"}).json()
+        assert len(engine.calls) == 2 and fresh["simulation"]["cached"] is False
+        again = c.get("/search.json", params={"q": "x"}).json()
+        assert len(engine.calls) == 2 and again["simulation"]["cached"] is True
+        # unseeded searches are cached by parameters (SerpApi): the latest write is what is served
+        assert again["organic_results"] == fresh["organic_results"]
+
+
+def test_every_parameter_that_changes_documents_misses() -> None:
+    engine = FakeEngine()
+    with _client(engine) as c:
+        _wait_ready(c)
+        base = {"q": "x", "seed": 1, "num": 10}
+        c.get("/search.json", params=base)
+        for change in ({"q": "y"}, {"seed": 2}, {"num": 5}, {"start": 10}, {"quality": "noisy"}, {"question": "Q"}, {"answer": "A"}):
+            body = c.get("/search.json", params={**base, **change}).json()
+            assert body["simulation"]["cached"] is False, change
+        # parameters that do not reach the prompt share the entry
+        assert c.get("/search.json", params={**base, "hl": "fr", "source": "python"}).json()["simulation"]["cached"] is True
+
+
+def test_disabled_cache_never_hits() -> None:
+    engine = FakeEngine()
+    with _client(engine, cache={"enabled": False}) as c:
+        _wait_ready(c)
+        for _ in range(2):
+            assert c.get("/search.json", params={"q": "x", "seed": 1}).json()["simulation"]["cached"] is False
+        assert len(engine.calls) == 2
+
+
+def test_sqlite_file_is_shared_across_app_restarts(tmp_path: Path) -> None:
+    cache = {"path": str(tmp_path / "results.sqlite")}
+    for expected in (False, True):
+        with _client(FakeEngine(), cache=cache) as c:
+            _wait_ready(c)
+            assert c.get("/search.json", params={"q": "x", "seed": 1}).json()["simulation"]["cached"] is expected
+
+
+def test_retrieve_serves_hits_per_query_and_batches_the_misses() -> None:
+    engine = FakeEngine()
+    with _client(engine) as c:
+        _wait_ready(c)
+        first = c.post("/retrieve", json={"queries": ["a", "b"], "topk": 3, "seed": [1, 2]}).json()
+        second = c.post("/retrieve", json={"queries": ["b", "c"], "topk": 3, "seed": [2, 3]}).json()
+        assert second["result"][0] == first["result"][1]
+        prompts = engine.calls[-1][0]
+        assert len(prompts) == 1 and "Query: c" in prompts[0]
+        assert c.get("/account.json").json()["cache_hits"] == 1
+
+
+def test_account_estimates_cost_from_engine_seconds() -> None:
+    engine = FakeEngine(delay_s=0.05)
+    with _client(engine, cost={"gpu_hourly_usd": 3600.0, "gpu_count": 4}) as c:
+        _wait_ready(c)
+        c.get("/search.json", params={"q": "x", "api_key": "k1"})
+        c.get("/search.json", params={"q": "x", "api_key": "k1"})  # a hit costs nothing
+        account = c.get("/account.json", params={"api_key": "k1"}).json()
+        assert account["engine_seconds"] >= 0.05
+        # $3600/h = $1/s per GPU, four GPUs
+        assert account["estimated_cost_usd"] == pytest.approx(account["engine_seconds"] * 4, abs=0.01)
+        assert c.get("/account.json", params={"api_key": "nobody"}).json()["estimated_cost_usd"] == 0
