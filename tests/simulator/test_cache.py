@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-import time
 from pathlib import Path
 
 import pytest
@@ -92,7 +92,7 @@ async def test_redis_backend_roundtrip_and_ttl() -> None:
     await cache.put("k", VALUE)
     assert await cache.get("k") == VALUE
     assert await cache.get("other") is None
-    time.sleep(0.3)
+    await asyncio.sleep(0.3)
     assert await cache.get("k") is None
     await cache.aclose()
 

@@ -102,6 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-level")
     p.set_defaults(func=serve)
 
+    p = sub.add_parser("cost", help="price N simulated searches on GPUs against SerpApi")
+    from . import cost  # light: httpx and the standard library only
+
+    cost.add_arguments(p)
+    p.set_defaults(func=cost.run)
+
     p = sub.add_parser("tiny-model", help="build a tiny Qwen2 simulation model for tests and demos")
     p.add_argument("dir")
     p.add_argument("--steps", type=int, default=200)
