@@ -9,12 +9,15 @@ from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
 
+from .admission import Admission
 from .api import ops, retrieve, serpapi
 from .cache import build_cache
 from .engines.base import Engine
 from .errors import register_error_handlers
+from .guard import RequestGuard
 from .metrics import Metrics
 from .observability import instrument
+from .security import KeyStore, RateLimiter
 from .serving_retrieve import RetrieveService
 from .serving_search import SearchService
 from .settings import Settings
@@ -24,6 +27,14 @@ from .store import SearchStore
 from .usage import Usage
 
 logger = logging.getLogger(__name__)
+
+OPEN_BANNER = """
+==============================================================================
+ serpsim has NO API KEYS configured: anyone who can reach this port can search
+ and read /metrics. Set SERPSIM_AUTH__API_KEYS='["..."]' or
+ SERPSIM_AUTH__API_KEYS_FILE=<file of sha256 digests> (serpsim-simulator hash-key).
+==============================================================================
+"""
 
 
 async def _load(engine: Engine, status: EngineStatus) -> None:
@@ -49,11 +60,18 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
             from .engines import build_engine  # heavy runtimes are imported only when chosen
 
             eng = build_engine(settings.engine)
+        keys = KeyStore.from_settings(settings.auth)  # a bad keys file fails start-up, loudly
+        if keys.open:
+            logger.warning(OPEN_BANNER)
+        else:
+            logger.info("API keys required: %d configured", len(keys))
         status = EngineStatus()
         loading = asyncio.create_task(_load(eng, status))
-        simulator = Simulator(eng, settings.simulation)
-        store = SearchStore(settings.search_store_size)
         metrics = Metrics()
+        limits = settings.limits
+        admission = Admission(limits.max_in_flight, limits.max_queue, limits.retry_after_s, metrics)
+        simulator = Simulator(eng, settings.simulation, admission)
+        store = SearchStore(settings.search_store_size)
         usage = Usage(metrics=metrics)
         cache = build_cache(settings.cache)
         try:
@@ -64,6 +82,9 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
                 "store": store,
                 "usage": usage,
                 "metrics": metrics,
+                "keys": keys,
+                "limiter": RateLimiter(limits),
+                "admission": admission,
                 "search": SearchService(simulator, store, usage, settings, cache),
                 "retrieve": RetrieveService(simulator, usage, settings, cache),
             }
@@ -84,5 +105,6 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.include_router(retrieve.router)
     app.include_router(ops.router)
     register_error_handlers(app)
-    instrument(app)
+    app.add_middleware(RequestGuard, limits=settings.limits)
+    instrument(app)  # added last, so outermost: it also counts the guard's 413 and 504 answers
     return app

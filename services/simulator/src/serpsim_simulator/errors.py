@@ -3,8 +3,14 @@
     SimulatorError            .status, .message
     ├── InvalidParameter      400
     ├── NotFound              404
+    ├── Unauthorized          401: missing or wrong API key
+    ├── RateLimited           429: per-key rate limit, with Retry-After
+    ├── Overloaded            503: in-flight and queue full, with Retry-After (answered at once)
     ├── EngineUnavailable     503: not loaded yet, or failed to load
-    └── EngineFailed          503: generation raised
+    ├── EngineFailed          503: generation raised
+    └── EngineBadOutput       502: the engine answered something unusable
+
+413 (body too large) and 504 (deadline) are rendered by `guard.RequestGuard`, outside routing.
 
 Routes never catch and re-wrap: handlers registered in `create_app` render errors as SerpApi's
 `{"error": "..."}` on SerpApi routes and as `{"detail": "..."}` on `/retrieve` (Search-R1).
@@ -26,12 +32,16 @@ logger = logging.getLogger(__name__)
 MISSING_Q = "Missing query `q` parameter."
 
 
+INVALID_KEY = "Invalid API key. Your API key should be here: https://serpapi.com/manage-api-key"
+
+
 class SimulatorError(Exception):
     status = 500
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.headers = headers
 
 
 class InvalidParameter(SimulatorError):
@@ -42,6 +52,22 @@ class NotFound(SimulatorError):
     status = 404
 
 
+class Unauthorized(SimulatorError):
+    status = 401
+
+
+class RateLimited(SimulatorError):
+    status = 429
+
+
+class Overloaded(SimulatorError):
+    status = 503
+
+
+class EngineBadOutput(SimulatorError):
+    status = 502
+
+
 class EngineUnavailable(SimulatorError):
     status = 503
 
@@ -50,13 +76,17 @@ class EngineFailed(SimulatorError):
     status = 503
 
 
-def _is_retrieve(request: Request) -> bool:
-    return request.url.path.rstrip("/").endswith("/retrieve")
+def is_retrieve_path(path: str) -> bool:
+    return path.rstrip("/").endswith("/retrieve")
+
+
+def error_body(path: str, message: str) -> dict[str, str]:
+    """SerpApi's `{"error"}` everywhere but Search-R1's `/retrieve`, which uses `{"detail"}`."""
+    return {"detail": message} if is_retrieve_path(path) else {"error": message}
 
 
 def error_response(request: Request, status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    body = {"detail": message} if _is_retrieve(request) else {"error": message}
-    return JSONResponse(body, status_code=status, headers=headers)
+    return JSONResponse(error_body(request.url.path, message), status_code=status, headers=headers)
 
 
 def validation_message(errors: Sequence[Any]) -> str:
@@ -70,12 +100,31 @@ def validation_message(errors: Sequence[Any]) -> str:
     return f"Invalid `{loc}` parameter: {first.get('msg', 'invalid value')}."
 
 
+_ENGINE_FAILURE_KINDS: dict[type[SimulatorError], str] = {
+    EngineFailed: "error",
+    EngineBadOutput: "bad_output",
+    EngineUnavailable: "unavailable",
+}
+_REJECTION_REASONS: dict[type[SimulatorError], str] = {Unauthorized: "auth", RateLimited: "rate_limit"}
+
+
+def _count(request: Request, exc: SimulatorError) -> None:
+    metrics = getattr(request.state, "metrics", None)
+    if metrics is None:
+        return
+    if type(exc) in _ENGINE_FAILURE_KINDS:
+        metrics.engine_failures.labels(_ENGINE_FAILURE_KINDS[type(exc)]).inc()
+    elif type(exc) in _REJECTION_REASONS:
+        metrics.rejected.labels(_REJECTION_REASONS[type(exc)]).inc()
+
+
 def register_error_handlers(app: FastAPI) -> None:
     async def simulator_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, SimulatorError)
         if exc.status >= 500:
             logger.warning("%s %s -> %d: %s", request.method, request.url.path, exc.status, exc.message)
-        return error_response(request, exc.status, exc.message)
+        _count(request, exc)
+        return error_response(request, exc.status, exc.message, headers=exc.headers)
 
     async def request_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

@@ -24,6 +24,17 @@ class Metrics:
         self.cache_hits = Counter("serpsim_cache_hits", "Searches answered from the result cache", registry=r)
         self.engine_seconds = Counter("serpsim_engine_seconds", "Time spent generating", registry=r)
         self.errors = Counter("serpsim_errors", "Error responses by status", ["status"], registry=r)
+        # reliability: why requests were refused or cut short, and what the engine did wrong
+        self.engine_in_flight = Gauge("serpsim_engine_in_flight", "Engine calls admitted and running", registry=r)
+        self.rejected = Counter(
+            "serpsim_rejected", "Requests refused before the engine, by reason (auth, rate_limit, overload, too_large)",
+            ["reason"], registry=r,
+        )
+        self.deadline_exceeded = Counter("serpsim_deadline_exceeded", "Requests cut off by their deadline (504)", registry=r)
+        self.client_disconnects = Counter("serpsim_client_disconnects", "Requests whose client left; generation cancelled", registry=r)
+        self.engine_failures = Counter(
+            "serpsim_engine_failures", "Engine calls that failed, by kind (error, bad_output, unavailable)", ["kind"], registry=r
+        )
 
     def observe_search(self, quality: str, prompt_tokens: int, completion_tokens: int, engine_seconds: float, cached: bool) -> None:
         self.searches.labels(quality).inc()

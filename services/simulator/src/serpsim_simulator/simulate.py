@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 
 from serpsim_protocol import Quality
 
+from .admission import Admission
 from .documents import Document, parse_documents
 from .engines.base import Completion, Engine, EngineError, SamplingSettings
-from .errors import EngineFailed, EngineUnavailable
+from .errors import EngineBadOutput, EngineFailed, EngineUnavailable
 from .prompts import DOCS_PER_GENERATION, build_prompt
 from .settings import PromptMode, SimulationSettings
 
@@ -52,9 +53,10 @@ def derive_seed(seed: int, page: int, generation: int) -> int:
 
 
 class Simulator:
-    def __init__(self, engine: Engine, settings: SimulationSettings) -> None:
+    def __init__(self, engine: Engine, settings: SimulationSettings, admission: Admission | None = None) -> None:
         self.engine = engine
         self.settings = settings
+        self.admission = admission
 
     @property
     def prompt_mode(self) -> PromptMode:
@@ -83,15 +85,28 @@ class Simulator:
                 prompts.append(prompt)
                 sampling.append(self._sampling(derive_seed(base_seed, req.page, generation)))
                 owners.append(index)
+        if self.admission is None:
+            return await self._generate(requests, prompts, sampling, owners)
+        async with self.admission.slot():
+            return await self._generate(requests, prompts, sampling, owners)
+
+    async def _generate(
+        self, requests: Sequence[SimRequest], prompts: list[str], sampling: list[SamplingSettings], owners: list[int]
+    ) -> list[SimResult]:
         started = time.perf_counter()
         try:
             completions = await self.engine.generate(prompts, sampling)
         except EngineError as exc:
             raise EngineFailed(f"The simulation engine failed: {exc}") from exc
+        except Exception as exc:  # a buggy engine must cost one request a 502, never the server
+            raise EngineBadOutput(f"The simulation engine failed unexpectedly: {type(exc).__name__}.") from exc
         elapsed = time.perf_counter() - started
-        if len(completions) != len(prompts):
-            raise EngineFailed("The simulation engine returned the wrong number of completions.")
-        return self._collect(requests, owners, completions, elapsed)
+        if not isinstance(completions, list) or len(completions) != len(prompts):
+            raise EngineBadOutput("The simulation engine returned the wrong number of completions.")
+        try:
+            return self._collect(requests, owners, completions, elapsed)
+        except Exception as exc:  # garbage in place of completions: the engine's fault, not the client's
+            raise EngineBadOutput("The simulation engine returned unusable output.") from exc
 
     @staticmethod
     def _collect(

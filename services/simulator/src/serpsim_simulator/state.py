@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TypedDict
 
+from .admission import Admission
 from .engines.base import Engine
 from .metrics import Metrics
+from .security import KeyStore, RateLimiter
 from .serving_retrieve import RetrieveService
 from .serving_search import SearchService
 from .settings import Settings
@@ -30,5 +32,8 @@ class AppState(TypedDict):
     store: SearchStore
     usage: Usage
     metrics: Metrics
+    keys: KeyStore
+    limiter: RateLimiter
+    admission: Admission
     search: SearchService
     retrieve: RetrieveService

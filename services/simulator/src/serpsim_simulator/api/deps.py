@@ -7,7 +7,9 @@ from typing import Annotated, cast
 from fastapi import Depends, Request
 
 from ..engines.base import Engine
+from ..errors import InvalidParameter
 from ..metrics import Metrics
+from ..security import KeyStore, RateLimiter, presented_key
 from ..serving_retrieve import RetrieveService
 from ..serving_search import SearchService
 from ..settings import Settings
@@ -63,6 +65,35 @@ def public_base_url(request: Request) -> str:
     return f"{scheme}://{host}{prefix.rstrip('/')}"
 
 
+def require_key(request: Request) -> str:
+    """401 unless the request carries a configured key; with none configured, everyone passes.
+
+    Returns the caller's identity (a key-digest prefix, or the client address when open), which
+    the access log and the rate limiter use.
+    """
+    keys = cast(KeyStore, _state(request, "keys"))
+    if keys.open:
+        identity = "ip:" + (request.client.host if request.client else "unknown")
+    else:
+        identity = keys.check(presented_key(request))
+    request.state.identity = identity
+    return identity
+
+
+def rate_limited(request: Request, identity: Annotated[str, Depends(require_key)]) -> str:
+    """`require_key`, then one request off the caller's per-second and per-hour allowances."""
+    cast(RateLimiter, _state(request, "limiter")).acquire(identity)
+    return identity
+
+
+def check_text_length(settings: Settings, **texts: str | None) -> None:
+    """400 for a query (or question, answer) longer than `limits.max_query_chars`."""
+    limit = settings.limits.max_query_chars
+    for name, text in texts.items():
+        if text is not None and len(text) > limit:
+            raise InvalidParameter(f"Invalid `{name}` parameter: at most {limit} characters.")
+
+
 SearchDep = Annotated[SearchService, Depends(get_search)]
 RetrieveDep = Annotated[RetrieveService, Depends(get_retrieve)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -71,3 +102,7 @@ EngineDep = Annotated[Engine, Depends(get_engine)]
 EngineStatusDep = Annotated[EngineStatus, Depends(get_engine_status)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 BaseUrlDep = Annotated[str, Depends(public_base_url)]
+KeyDep = Annotated[str, Depends(require_key)]
+"""Auth only (account, metrics, archive)."""
+MeteredKeyDep = Annotated[str, Depends(rate_limited)]
+"""Auth and rate limit (searches)."""

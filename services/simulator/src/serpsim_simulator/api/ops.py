@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from .deps import EngineDep, EngineStatusDep, MetricsDep
+from .deps import EngineDep, EngineStatusDep, KeyDep, MetricsDep
 
 router = APIRouter(tags=["ops"])
 
@@ -28,7 +28,11 @@ async def readyz(engine: EngineDep, status: EngineStatusDep) -> JSONResponse:
     return JSONResponse({**body, "status": "ready"})
 
 
-@router.get("/metrics", response_class=Response)
-async def metrics(registry: MetricsDep) -> Response:
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={401: {"description": "Missing or invalid API key (when keys are configured)"}},
+)
+async def metrics(registry: MetricsDep, _: KeyDep) -> Response:
     """Prometheus metrics: requests, latency, in-flight, queue depth, tokens, cache hits, errors."""
     return Response(registry.render(), media_type=CONTENT_TYPE_LATEST)

@@ -9,14 +9,25 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from serpsim_protocol import AccountResponse, ErrorResponse, SearchRequest, SearchResponse
 
-from .deps import BaseUrlDep, SearchDep, SettingsDep, UsageDep
+from .deps import BaseUrlDep, KeyDep, MeteredKeyDep, SearchDep, SettingsDep, UsageDep, check_text_length
 
 router = APIRouter(tags=["serpapi"])
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse, "description": "Missing or invalid parameter"},
+    401: {"model": ErrorResponse, "description": "Missing or invalid API key"},
     404: {"model": ErrorResponse, "description": "Unknown search id"},
-    503: {"model": ErrorResponse, "description": "The simulation engine is not ready or failed"},
+    413: {"model": ErrorResponse, "description": "Request body too large"},
+    429: {"model": ErrorResponse, "description": "Rate limit exceeded (see Retry-After)"},
+    502: {"model": ErrorResponse, "description": "The simulation engine returned unusable output"},
+    503: {"model": ErrorResponse, "description": "Engine not ready or failed, or at capacity (see Retry-After)"},
+    504: {"model": ErrorResponse, "description": "The request's deadline passed"},
+}
+AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: ERRORS[400],
+    401: ERRORS[401],
+    413: ERRORS[413],
+    504: ERRORS[504],
 }
 
 # The echo keeps every parameter the client sent (SerpApi echoes unknown ones too).
@@ -34,8 +45,11 @@ def render_html(response: dict[str, Any]) -> str:
 
 @router.get("/search", response_model=SearchResponse, responses=ERRORS, response_model_exclude_none=True)
 @router.get("/search.json", response_model=SearchResponse, responses=ERRORS, response_model_exclude_none=True)
-async def search(params: SearchParams, request: Request, service: SearchDep, base_url: BaseUrlDep) -> Any:
+async def search(
+    params: SearchParams, request: Request, service: SearchDep, base_url: BaseUrlDep, settings: SettingsDep, _: MeteredKeyDep
+) -> Any:
     """Google Search results written by the simulation LLM, in SerpApi's format."""
+    check_text_length(settings, q=params.q, question=params.question, answer=params.answer)
     response = await service.search(params, dict(request.query_params), base_url)
     if params.output == "html":
         return HTMLResponse(render_html(response))
@@ -43,14 +57,14 @@ async def search(params: SearchParams, request: Request, service: SearchDep, bas
 
 
 @router.get("/searches/{search_id}", response_model=SearchResponse, responses=ERRORS, response_model_exclude_none=True)
-async def archived_search(search_id: str, service: SearchDep) -> Any:
+async def archived_search(search_id: str, service: SearchDep, _: KeyDep) -> Any:
     """A recent search again, by `search_metadata.id` (`.json` suffix optional)."""
     return JSONResponse(service.archived(search_id))
 
 
-@router.get("/account", response_model=AccountResponse)
-@router.get("/account.json", response_model=AccountResponse)
-async def account(usage: UsageDep, settings: SettingsDep, api_key: str | None = None) -> AccountResponse:
+@router.get("/account", response_model=AccountResponse, responses=AUTH_ERRORS)
+@router.get("/account.json", response_model=AccountResponse, responses=AUTH_ERRORS)
+async def account(usage: UsageDep, settings: SettingsDep, _: KeyDep, api_key: str | None = None) -> AccountResponse:
     """Usage of this simulator, with SerpApi's Account API field names where they exist."""
     counters = usage.for_key(api_key)
     return AccountResponse(
