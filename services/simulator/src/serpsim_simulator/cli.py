@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .logs import configure_logging
 from .settings import DEFAULT_HUB_MODEL, Settings
 
 logger = logging.getLogger("serpsim_simulator")
@@ -74,7 +75,16 @@ def serve(args: argparse.Namespace) -> int:
         settings.host, settings.port, settings.engine.kind, settings.engine.model or settings.engine.openai_urls,
         settings.simulation.prompt_mode,
     )
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        log_config=None,  # keep the logging `main` configured (JSON, request ids)
+        access_log=False,  # the request guard writes one structured access line per request
+        # SIGTERM: stop accepting, give in-flight requests this long, then exit 0
+        timeout_graceful_shutdown=settings.limits.graceful_shutdown_s,
+    )
     return 0
 
 
@@ -83,6 +93,20 @@ def tiny_model(args: argparse.Namespace) -> int:
 
     out = build_tiny_model(Path(args.dir), train_steps=args.steps, seed=args.seed)
     logger.info("tiny model written to %s", out)
+    return 0
+
+
+def hash_key(args: argparse.Namespace) -> int:
+    """Print the sha256 digest of a key (read from stdin, so it stays out of shell history)."""
+    import sys
+
+    from .security import hash_key as digest
+
+    key = sys.stdin.readline().strip()
+    if not key:
+        logger.error("no key on stdin")
+        return 2
+    sys.stdout.write(digest(key) + "\n")
     return 0
 
 
@@ -113,13 +137,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=tiny_model)
+
+    p = sub.add_parser("hash-key", help="print the sha256 digest of the key on stdin, for api_keys_file")
+    p.set_defaults(func=hash_key)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = (getattr(args, "log_level", None) or os.environ.get("SERPSIM_LOG_LEVEL") or "info").upper()
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log_format = os.environ.get("SERPSIM_LOG_FORMAT", "json")
+    configure_logging(level, "text" if log_format == "text" else "json")
     return int(args.func(args))
 
 
