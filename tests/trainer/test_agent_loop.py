@@ -260,3 +260,36 @@ def test_response_budget_and_failed_search(tokenizer: Any, tmp_path: Path) -> No
     assert out.extra_fields["search_failures"] == out.extra_fields["search_calls"] >= 1
     r = read_trace(trace)[0]
     assert r["ok"] is False and r["error"]
+
+
+@pytest.mark.parametrize("prompt_format", ["plain", "auto"])
+def test_prompt_rendering_base_and_chat(prompt_format: str, tokenizer: Any, tmp_path: Path) -> None:
+    tool_cfg = write_tool_config(tmp_path / "tool.yaml", url="http://127.0.0.1:9", agent={"prompt_format": prompt_format})
+    server = ScriptedServer(tokenizer, {"capital of france": ["<answer>Paris</answer>"]})
+
+    async def main() -> Any:
+        loop = await build_loop(trainer_config(tool_cfg), server, tokenizer)
+        return await loop.run({}, **run_kwargs("nq-1"))
+
+    out = asyncio.run(main())
+    instruction = instruction_for(SAMPLES["nq-1"][0])
+    if prompt_format == "plain":  # a base model without a chat template sees the instruction itself
+        assert out.prompt_ids == tokenizer.encode(instruction, add_special_tokens=False)
+    else:
+        assert tokenizer.decode(out.prompt_ids) == f"<|im_start|>user\n{instruction}<|im_end|>\n<|im_start|>assistant\n"
+    assert out.extra_fields["answered"] is True and out.extra_fields["search_calls"] == 0
+
+
+def test_failure_bound_stops_the_rollout(tokenizer: Any, tmp_path: Path) -> None:
+    from serpsim_trainer.search import SearchFailureRateExceeded
+
+    tool_cfg = write_tool_config(tmp_path / "tool.yaml", url="http://127.0.0.1:9", timeout_s=2, max_retries=0,
+                                 max_failure_rate=0.0, failure_check_min_calls=1)
+    server = ScriptedServer(tokenizer, {"capital of france": ["<search>paris</search>"]})
+
+    async def main() -> Any:
+        loop = await build_loop(trainer_config(tool_cfg), server, tokenizer)
+        return await loop.run({}, **run_kwargs("nq-1"))
+
+    with pytest.raises(SearchFailureRateExceeded, match="1 of 1 searches failed"):
+        asyncio.run(main())

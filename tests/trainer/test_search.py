@@ -1,0 +1,137 @@
+"""The search path without a live server: seeds, rendering, backends, failures and the bound."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from serpsim_protocol import RetrieveResponse, SearchResponse
+from serpsim_trainer.search import (
+    SearchBackendConfig,
+    SearchContext,
+    Searcher,
+    SearchFailureRateExceeded,
+    derive_seed,
+    load_search_settings,
+    render_retrieve,
+    render_serpapi,
+)
+from serpsim_trainer.tags import NO_INFORMATION, cut_token_ids, parse_action
+
+from .conftest import CONFIGS
+
+CTX = SearchContext(step=50, split="train", uid="nq-train-3", rollout=1, turn=2, question="q?", answer="a")
+
+
+def test_seed_is_stable_and_distinct() -> None:
+    assert derive_seed(0, 5, "u", 0, 0) == derive_seed(0, 5, "u", 0, 0)
+    seeds = {derive_seed(0, 5, "u", r, t) for r in range(5) for t in range(5)}
+    assert len(seeds) == 25 and all(0 <= s < 2**31 for s in seeds)
+    assert derive_seed(1, 5, "u", 0, 0) != derive_seed(0, 5, "u", 0, 0)
+
+
+def test_render_rules() -> None:
+    sim = SearchResponse.model_validate({"search_metadata": {"id": "x"}, "organic_results": [
+        {"position": 1, "title": "The Eiffel Tower is", "link": "l", "snippet": "The Eiffel Tower is in Paris."},
+        {"position": 2, "title": "Paris - Wikipedia", "link": "l", "snippet": "Capital of France."},
+        {"position": 3, "title": "Only a title", "link": "l", "snippet": ""},
+    ]})
+    assert render_serpapi(sim, 5) == [
+        "The Eiffel Tower is in Paris.", "Paris - Wikipedia: Capital of France.", "Only a title"]
+    assert render_serpapi(sim, 1) == ["The Eiffel Tower is in Paris."]
+    rr = RetrieveResponse.model_validate({"result": [[
+        {"document": {"id": "1", "contents": '"Paris"\nParis is the capital.'}, "score": 1.0},
+        {"document": {"id": "2", "contents": "Lyon\nA city in France."}, "score": 0.5},
+    ]]})
+    assert render_retrieve(rr, 5) == ["Paris is the capital.", "Lyon: A city in France."]
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+def test_simulator_call_parameters_and_trace(tmp_path: Path) -> None:
+    seen: list[dict[str, str]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(dict(request.url.params))
+        return httpx.Response(200, json={"search_metadata": {"id": "sid"}, "organic_results": [
+            {"position": 1, "title": "T", "link": "l", "snippet": "T body"}]})
+
+    cfg = SearchBackendConfig(url="http://sim", trace_path=str(tmp_path / "t.jsonl"), seed=3)
+    searcher = Searcher(cfg, transport=httpx.MockTransport(handler))
+    out = run(searcher.search("who", CTX))
+    assert out.ok and out.text == "Doc 1: T body" and out.search_id == "sid"
+    p = seen[0]
+    assert (p["q"], p["question"], p["answer"], p["num"]) == ("who", "q?", "a", "5")
+    assert int(p["seed"]) == derive_seed(3, 50, "nq-train-3", 1, 2) and p["quality"] == out.quality
+    rec = json.loads((tmp_path / "t.jsonl").read_text())
+    assert rec["uid"] == "nq-train-3" and rec["rollout"] == 1 and rec["turn"] == 2 and rec["ok"] is True
+    # Validation: no hints and no noise, whatever the config says.
+    run(searcher.search("who", SearchContext(step=50, split="test", question="q?", answer="a")))
+    assert "answer" not in seen[1] and "question" not in seen[1] and seen[1]["quality"] == "useful"
+
+
+def test_retrieve_backend_sends_per_query_fields() -> None:
+    bodies: list[dict[str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(json.loads(request.content))
+        return httpx.Response(200, json={"result": [[{"document": {"id": "1", "contents": "T\nbody"}, "score": 1}]]})
+
+    searcher = Searcher(SearchBackendConfig(kind="retrieve", url="http://r", topk=3),
+                        transport=httpx.MockTransport(handler))
+    out = run(searcher.search("who", CTX))
+    assert out.text == "Doc 1: T: body"
+    assert bodies[0]["queries"] == ["who"] and bodies[0]["topk"] == 3 and bodies[0]["answer"] == "a"
+
+
+def test_serpapi_needs_key_and_never_gets_hints(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SERPAPI_API_KEY", raising=False)
+    with pytest.raises(ValueError, match="SERPAPI_API_KEY"):
+        Searcher(SearchBackendConfig(kind="serpapi"))
+    monkeypatch.setenv("SERPAPI_API_KEY", "k")
+    cfg = SearchBackendConfig(kind="serpapi")
+    assert cfg.base_url == "https://serpapi.com" and not cfg.send_hints and not cfg.use_curriculum
+    seen: list[dict[str, str]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(dict(request.url.params))
+        return httpx.Response(200, json={"search_metadata": {"id": "x"}, "organic_results": []})
+
+    out = run(Searcher(cfg, transport=httpx.MockTransport(handler)).search("who", CTX))
+    assert out.ok and out.text == NO_INFORMATION and out.n_docs == 0
+    assert seen[0]["api_key"] == "k" and not {"quality", "question", "answer", "seed"} & set(seen[0])
+
+
+def test_failures_are_counted_and_bounded(tmp_path: Path) -> None:
+    cfg = SearchBackendConfig(url="http://sim", max_retries=0, max_failure_rate=0.5, failure_check_min_calls=2,
+                              trace_path=str(tmp_path / "t.jsonl"))
+    searcher = Searcher(cfg, transport=httpx.MockTransport(lambda r: httpx.Response(503, json={"error": "down"})))
+    out = run(searcher.search("who", CTX))
+    assert not out.ok and out.text == NO_INFORMATION and "503" in (out.error or "")
+    assert searcher.step_counters(50).failures == 1
+    searcher.check_failure_rate(50)  # below failure_check_min_calls: no verdict yet
+    run(searcher.search("who", CTX))
+    with pytest.raises(SearchFailureRateExceeded, match="2 of 2 searches failed"):
+        searcher.check_failure_rate(50)
+    assert [json.loads(line)["ok"] for line in (tmp_path / "t.jsonl").read_text().splitlines()] == [False, False]
+
+
+def test_shipped_tool_config_parses() -> None:
+    settings = load_search_settings(CONFIGS / "search_tool.yaml")
+    assert settings.topk == 5 and settings.agent.max_turns == 5 and settings.curriculum.end == 0.5
+
+
+def test_parse_and_cut() -> None:
+    assert parse_action("<think>x</think><search> a b </search><answer>c</answer>").content == "a b"
+    assert parse_action("<answer>c</answer>").kind == "answer"
+    assert parse_action("<search>unterminated").kind == "invalid"
+    pieces = ["<sea", "rch>q</se", "arch>", "tail", "<answer>x</answer>"]
+    ids = list(range(len(pieces)))
+    assert cut_token_ids(ids, lambda xs: "".join(pieces[i] for i in xs)) == [0, 1, 2]
+    assert cut_token_ids([3], lambda xs: "".join(pieces[i] for i in xs)) == [3]
