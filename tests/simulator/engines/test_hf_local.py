@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +16,7 @@ from serpsim_simulator.settings import EngineSettings
 
 pytest.importorskip("torch")
 
-GREEDY = SamplingSettings(temperature=0.0, max_tokens=48)
+GREEDY = SamplingSettings(temperature=0.0, max_tokens=24)
 
 
 def _prompts() -> list[str]:
@@ -27,6 +27,18 @@ def _prompts() -> list[str]:
         build_prompt("boiling point of water at sea level in degrees celsius", "useful", "sft"),
         build_prompt("tallest mountain", "noisy", "prompt"),
     ]
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread() -> Iterator[None]:
+    """One intra-op thread: a ~1M-parameter model gains nothing from more, and on a busy 2-core
+    machine two OpenMP threads waiting on each other make every step ~30x slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def _engine(model_dir: Path, **kw: object) -> TransformersEngine:
@@ -82,16 +94,16 @@ async def test_greedy_batched_equals_alone(engine: TransformersEngine) -> None:
 async def test_seed_alone_decides_sampled_text(engine: TransformersEngine) -> None:
     """Exact equality: each row draws from its own generator, so batch-mates cannot shift it."""
     target = _prompts()[1]
-    mine = SamplingSettings(temperature=1.0, top_p=0.95, max_tokens=48, seed=1234)
+    mine = SamplingSettings(temperature=1.0, top_p=0.95, max_tokens=32, seed=1234)
     [alone] = await engine.generate([target], [mine])
     mates_a = [SamplingSettings(temperature=0.7, max_tokens=20, seed=s) for s in (1, 2)]
-    mates_b = [SamplingSettings(temperature=1.3, top_p=0.5, max_tokens=60, seed=s) for s in (9, 8, 7)]
+    mates_b = [SamplingSettings(temperature=1.3, top_p=0.5, max_tokens=40, seed=s) for s in (9, 8, 7)]
     batch_a = await engine.generate([_prompts()[0], target, _prompts()[2]], [mates_a[0], mine, mates_a[1]])
     batch_b = await engine.generate([target, *_prompts()[1:]], [mine, *mates_b])
     assert batch_a[1] == alone
     assert batch_b[0] == alone
     # And the seed matters: at temperature 1.0 several seeds do not all give one text.
-    others = await engine.generate([target] * 4, [SamplingSettings(temperature=1.0, max_tokens=48, seed=s) for s in range(4)])
+    others = await engine.generate([target] * 4, [SamplingSettings(temperature=1.0, max_tokens=16, seed=s) for s in range(4)])
     assert len({c.text for c in others}) > 1
 
 
