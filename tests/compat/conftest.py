@@ -19,6 +19,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,6 +81,8 @@ class Simulator:
     """`http://127.0.0.1:PORT`, exactly what the clients' base-URL attributes are set to."""
     port: int
     log: Path
+    api_key: str | None = None
+    """The one key this simulator accepts; None: no keys configured, every request passes."""
 
     def get(self, path: str, timeout: float = 120.0) -> tuple[int, str, bytes]:
         """A plain stdlib GET (status, content type, body), for probing beside the clients."""
@@ -127,26 +130,46 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait(timeout=STOP_TIMEOUT_S)
 
 
-@pytest.fixture(scope="session")
-def simulator(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
-    """The real simulator (`serpsim_simulator.cli serve`, transformers engine) on the tiny model."""
+@contextmanager
+def _run_simulator(model_dir: Path, workdir: Path, api_key: str | None = None) -> Iterator[Simulator]:
+    """Start `serpsim_simulator.cli serve` (transformers engine) on a free loopback port, wait for
+    /readyz, and stop it (SIGTERM, then SIGKILL) however the block ends."""
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
-    log = tmp_path_factory.mktemp("simulator") / "serve.log"
+    log = workdir / "serve.log"
     cmd = [
         str(_sim_python()), "-m", "serpsim_simulator.cli", "serve",
-        "--model", str(tiny_model_dir), "--port", str(port), "--host", "127.0.0.1",
+        "--model", str(model_dir), "--port", str(port), "--host", "127.0.0.1",
         "--engine", "transformers",
     ]  # fmt: skip
+    child_env = _child_env()
+    # A result cache of its own: the default (~/.cache/serpsim) outlives the run and is shared.
+    child_env.update(SERPSIM_CACHE__PATH=str(workdir / "results.sqlite"), SERPSIM_LOG_FORMAT="text")
+    if api_key is not None:
+        child_env["SERPSIM_AUTH__API_KEYS"] = json.dumps([api_key])
     with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, env=_child_env(), stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
+        proc = subprocess.Popen(cmd, env=child_env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
     try:
         try:
             _wait_ready(proc, base_url, log)
         except RuntimeError as e:
             pytest.fail(str(e))
-        yield Simulator(base_url=base_url, port=port, log=log)
+        yield Simulator(base_url=base_url, port=port, log=log, api_key=api_key)
     finally:
         _stop(proc)
         if proc.returncode not in (0, -15):
             sys.stderr.write(f"simulator exited with {proc.returncode}; log tail:\n{_log_tail(log)}\n")
+
+
+@pytest.fixture(scope="session")
+def simulator(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
+    """The real simulator on the tiny model, open (no API keys configured)."""
+    with _run_simulator(tiny_model_dir, tmp_path_factory.mktemp("simulator")) as sim:
+        yield sim
+
+
+@pytest.fixture(scope="session")
+def keyed_simulator(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
+    """A second simulator with one API key configured (`keyed_simulator.api_key`)."""
+    with _run_simulator(tiny_model_dir, tmp_path_factory.mktemp("keyed-simulator"), "compat-valid-key") as sim:
+        yield sim
