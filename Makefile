@@ -59,6 +59,7 @@ test: lint install models
 	@$(PYTHON) scripts/test_summary.py $(JUNIT)/simulator.xml $(JUNIT)/trainer.xml $(JUNIT)/client-serpapi.xml $(JUNIT)/client-legacy.xml
 
 bench: install-sim models
+	@command -v wrk >/dev/null || apt-get install -y wrk || sudo apt-get install -y wrk
 	$(SIM)/bin/python -m bench
 
 # GPU host: the simulator (on a vLLM server) and, with --profile train, the trainer.

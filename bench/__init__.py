@@ -1,0 +1,1 @@
+"""serpsim benchmarks (`make bench`): see `python -m bench --help`."""

@@ -1,0 +1,58 @@
+"""ASGI app factories the overhead benchmark serves under uvicorn (`--factory`)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+
+from fastapi import FastAPI
+from fastapi.responses import Response
+from serpsim_simulator.app import create_app
+from serpsim_simulator.engines.base import Completion, SamplingSettings
+from serpsim_simulator.settings import Settings
+
+TEXT = "\n".join(f"Doc {k}: A simulated document number {k} about the query, with a few facts." for k in range(1, 6))
+
+
+class ZeroLatencyEngine:
+    """Returns a fixed five-document completion at once: what remains is the service's own cost."""
+
+    kind = "zero"
+    model_name = "zero-latency"
+
+    async def start(self) -> None:
+        return None
+
+    def ready(self) -> bool:
+        return True
+
+    async def generate(self, prompts: Sequence[str], settings: Sequence[SamplingSettings]) -> list[Completion]:
+        return [Completion(TEXT, 100, 60) for _ in prompts]
+
+    async def aclose(self) -> None:
+        return None
+
+
+def serpsim_app() -> FastAPI:
+    cache = os.environ.get("BENCH_CACHE") == "1"
+    settings = Settings(
+        engine={"kind": "transformers", "model": "unused"},
+        cache={"enabled": cache, "path": ":memory:"},
+        log_level="warning",
+    )
+    return create_app(settings, engine=ZeroLatencyEngine())
+
+
+def bare_app() -> FastAPI:
+    """The floor: FastAPI returning a pre-rendered body of the same size as a /search response."""
+    with open(os.environ["BENCH_BODY"], "rb") as f:
+        body = f.read()
+    json.loads(body)  # fail fast on a bad capture
+    app = FastAPI()
+
+    @app.get("/search.json")
+    async def search(q: str) -> Response:
+        return Response(body, media_type="application/json")
+
+    return app
