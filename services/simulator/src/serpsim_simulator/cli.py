@@ -60,6 +60,19 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     return Settings(**overrides)
 
 
+def exit_zero_on_sigterm() -> None:
+    """Make a graceful SIGTERM end the process with status 0.
+
+    uvicorn handles SIGTERM (stop accepting, drain in-flight requests) and then re-raises it
+    under the handler that was installed before it ran; with Python's default that kills the
+    process with -15, which supervisors count as a crash. A no-op handler here means the
+    re-raised signal is absorbed and `serve` returns 0 once the drain is over.
+    """
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -75,6 +88,7 @@ def serve(args: argparse.Namespace) -> int:
         settings.host, settings.port, settings.engine.kind, settings.engine.model or settings.engine.openai_urls,
         settings.simulation.prompt_mode,
     )
+    exit_zero_on_sigterm()
     uvicorn.run(
         create_app(settings),
         host=settings.host,
