@@ -140,3 +140,18 @@ def test_eval_and_ask_cli_against_live_simulator(
     shown = capsys.readouterr().out
     assert "--- search: 'capital of france' (ok) ---" in shown and "Doc 1: " in shown
     assert "answer: Paris" in shown and "em=1.000" in shown
+
+
+@pytest.mark.heavy
+def test_local_policy_episode_terminates(tiny_model_dir: Path) -> None:
+    """`ask --model-path`: a local model through the same episode function (the tiny simulation
+    model writes no tags, so every turn is invalid until the final one)."""
+    from serpsim_trainer.evaluate import LocalPolicy
+    from serpsim_trainer.search import AgentSettings
+
+    policy = LocalPolicy(str(tiny_model_dir), max_tokens=12, device="cpu")
+    searcher = Searcher(SearchBackendConfig(url="http://127.0.0.1:9", max_retries=0, timeout_s=2))
+    ep = asyncio.run(run_episode(policy, searcher, "capital of france", answers=["Paris"],
+                                 agent=AgentSettings(max_turns=2)))
+    assert 1 <= len(ep.turns) <= 3 and ep.trajectory.startswith(ep.turns[0].text)
+    assert set(ep.scores) == {"f1", "em", "cover_em"}
