@@ -30,6 +30,12 @@ AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     504: ERRORS[504],
 }
 
+SEARCH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    # `output=html` returns a results page instead of JSON, as SerpApi does
+    200: {"content": {"text/html": {"schema": {"type": "string"}}}},
+}
+
 # The echo keeps every parameter the client sent (SerpApi echoes unknown ones too).
 SearchParams = Annotated[SearchRequest, Query()]
 
@@ -43,8 +49,8 @@ def render_html(response: dict[str, Any]) -> str:
     return f"<!doctype html><html><head><title>{query} - serpsim</title></head><body><ol>{items}</ol></body></html>"
 
 
-@router.get("/search", response_model=SearchResponse, responses=ERRORS, response_model_exclude_none=True)
-@router.get("/search.json", response_model=SearchResponse, responses=ERRORS, response_model_exclude_none=True)
+@router.get("/search", response_model=SearchResponse, responses=SEARCH_RESPONSES, response_model_exclude_none=True)
+@router.get("/search.json", response_model=SearchResponse, responses=SEARCH_RESPONSES, response_model_exclude_none=True)
 async def search(
     params: SearchParams, request: Request, service: SearchDep, base_url: BaseUrlDep, settings: SettingsDep, _: MeteredKeyDep
 ) -> Any:
