@@ -155,8 +155,9 @@ class SearchAgentLoop(AgentLoopBase):
                 break
             params = dict(sampling_params)
             params["max_tokens"] = min(remaining, self.agent.max_tokens_per_turn or remaining)
+            # Only `stop` (vLLM and SGLang both take it); the ids are cut here anyway, because
+            # the text a server returns may drop the stop string but its token ids do not.
             params["stop"] = list(STOP_STRINGS)
-            params["include_stop_str_in_output"] = True
             with simple_timer("generate_sequences", timing):
                 output = await self.server_manager.generate(
                     request_id=request_id, prompt_ids=prompt_ids + traj.response_ids, sampling_params=params
