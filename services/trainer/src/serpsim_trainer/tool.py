@@ -95,8 +95,16 @@ class SearchTool(BaseTool):
         if not queries:
             return ToolResponse(text="Error: the search tool needs a non-empty `query` string."), 0.0, {"ok": False}
         texts, failures, qualities = [], 0, []
+        base = inst.ctx
+        agent_data = kwargs.get("agent_data")
+        if base.step == 0 and agent_data is not None:
+            # Plain `tool_agent` forwards no step: fall back to the rollout server's weights
+            # version (verl.md §2A; one behind the trainer's step, fine for a curriculum).
+            version = (getattr(agent_data, "extra_fields", None) or {}).get("global_steps")
+            if version is not None:
+                base = SearchContext(**{**base.__dict__, "step": int(version)})
         for q in queries:
-            ctx = SearchContext(**{**inst.ctx.__dict__, "turn": inst.turns})
+            ctx = SearchContext(**{**base.__dict__, "turn": inst.turns})
             inst.turns += 1
             outcome = await self.searcher.search(q, ctx)
             texts.append(outcome.text)
