@@ -335,7 +335,7 @@ def build_tiny_model(
     random.seed(seed)
     torch.manual_seed(seed)
 
-    n_examples = max(train_steps * batch_size, 64)
+    n_examples = (train_steps + 8) * batch_size
     examples = synthetic_examples(n_examples, seed=seed)
     corpus = [ex.prompt() + "\n" + ex.target() for ex in examples[:800]]
     tokenizer = build_tokenizer(corpus, vocab_size=spec.vocab_size)
@@ -366,7 +366,8 @@ def build_tiny_model(
     if longest > spec.max_position_embeddings:
         raise ValueError(f"a training example has {longest} tokens, over the model's context")
 
-    final_loss = _train(model, pairs, pad_id, train_steps, batch_size, learning_rate, seed)
+    groups = [[i for i, ex in enumerate(examples) if ex.mode == mode] for mode in ("sft", "prompt")]
+    final_loss = _train(model, pairs, groups, pad_id, train_steps, batch_size, learning_rate, seed)
     model.eval()
     model.generation_config = GenerationConfig(eos_token_id=eos_id, pad_token_id=pad_id, bos_token_id=None)
 
@@ -406,6 +407,7 @@ def build_tiny_model(
 def _train(
     model: object,
     pairs: Sequence[tuple[list[int], list[int]]],
+    groups: Sequence[Sequence[int]],
     pad_id: int,
     steps: int,
     batch_size: int,
@@ -426,14 +428,19 @@ def _train(
         return max(0.1, 1.0 - (step - warmup) / max(1, steps - warmup))
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda)
-    # Length-bucketed batches (sorted by length, chunked, shuffled): a long prompt-mode example no
-    # longer pads a whole batch of short sft ones, which halves the build time.
+    # Batches are drawn from one group at a time (the caller groups by prompt mode), so a long
+    # prompt-mode example does not pad a whole batch of short sft ones; inside a group the mix of
+    # quality and hints stays random.
     rng = random.Random(seed + 1)
-    by_length = sorted(range(len(pairs)), key=lambda i: (len(pairs[i][0]) + len(pairs[i][1]), i))
-    batches = [by_length[i : i + batch_size] for i in range(0, len(by_length), batch_size)]
+    batches: list[list[int]] = []
+    for group in groups:
+        members = list(group)
+        rng.shuffle(members)
+        batches += [members[i : i + batch_size] for i in range(0, len(members) - batch_size + 1, batch_size)]
     rng.shuffle(batches)
     recent: list[float] = []
     started = time.monotonic()
+    cpu_started = time.process_time()
     for step in range(steps):
         batch = [pairs[i] for i in batches[step % len(batches)]]
         width = max(len(p) + len(t) for p, t in batch)
@@ -454,6 +461,11 @@ def _train(
         recent = [*recent[-9:], float(loss.item())]
         if step % 20 == 0 or step == steps - 1:
             logger.info(
-                "tiny model: step %d/%d loss %.3f (%.1fs)", step + 1, steps, loss.item(), time.monotonic() - started
+                "tiny model: step %d/%d loss %.3f (%.1fs, %.1fs CPU)",
+                step + 1,
+                steps,
+                loss.item(),
+                time.monotonic() - started,
+                time.process_time() - cpu_started,
             )
     return sum(recent) / len(recent) if recent else float("nan")
