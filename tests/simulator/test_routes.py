@@ -258,3 +258,19 @@ def test_openapi_docs(client: TestClient) -> None:
     names = {p["name"] for p in spec["paths"]["/search.json"]["get"]["parameters"]}
     assert {"q", "num", "start", "quality", "question", "answer", "seed", "no_cache", "api_key"} <= names
     assert client.get("/docs").status_code == 200
+
+
+def test_archive_serves_html_and_metadata_links_it(client: TestClient) -> None:
+    body = client.get("/search.json", params={"q": "page", "num": 2}).json()
+    html_url = urlparse(body["search_metadata"]["raw_html_file"]).path
+    assert html_url.endswith(".html")
+    page = client.get(html_url)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert body["organic_results"][0]["link"] in page.text
+
+
+def test_locations_api(client: TestClient) -> None:
+    found = client.get("/locations.json", params={"q": "Austin, Texas", "limit": 5}).json()
+    assert found[0]["canonical_name"] == "Austin, Texas"
+    assert client.get("/locations.json").json() == []
+    assert client.get("/locations.json", params={"q": "x", "limit": 0}).status_code == 400

@@ -85,7 +85,7 @@ class SearchService:
         return response
 
     def archived(self, search_id: str) -> dict[str, Any]:
-        response = self.store.get(search_id.removesuffix(".json"))
+        response = self.store.get(search_id.removesuffix(".json").removesuffix(".html"))
         if response is None:
             raise NotFound("Search not found or expired.")
         return response
@@ -115,6 +115,7 @@ class SearchService:
             "id": search_id,
             "status": "Success",
             "json_endpoint": f"{base_url}/searches/{search_id}.json",
+            "raw_html_file": f"{base_url}/searches/{search_id}.html",
             "created_at": _timestamp(started),
             "processed_at": _timestamp(finished),
             "google_url": f"https://www.google.com/search?q={quote_plus(params.q)}",

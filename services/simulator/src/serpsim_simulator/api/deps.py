@@ -1,4 +1,8 @@
-"""Dependencies: each reads one object from the lifespan state, so routes never import globals."""
+"""Dependencies: each reads one object from the lifespan state, so routes never import globals.
+
+All are `async def` although none awaits: FastAPI runs a plain `def` dependency in a worker
+thread, and a dozen thread hops per request cost more than the rest of the route on a small host.
+"""
 
 from __future__ import annotations
 
@@ -21,41 +25,41 @@ def _state(request: Request, name: str) -> object:
     return getattr(request.state, name)
 
 
-def get_search(request: Request) -> SearchService:
+async def get_search(request: Request) -> SearchService:
     return cast(SearchService, _state(request, "search"))
 
 
-def get_retrieve(request: Request) -> RetrieveService:
+async def get_retrieve(request: Request) -> RetrieveService:
     return cast(RetrieveService, _state(request, "retrieve"))
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return cast(Settings, _state(request, "settings"))
 
 
-def get_usage(request: Request) -> Usage:
+async def get_usage(request: Request) -> Usage:
     return cast(Usage, _state(request, "usage"))
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     return cast(Engine, _state(request, "engine"))
 
 
-def get_engine_status(request: Request) -> EngineStatus:
+async def get_engine_status(request: Request) -> EngineStatus:
     return cast(EngineStatus, _state(request, "engine_status"))
 
 
-def get_metrics(request: Request) -> Metrics:
+async def get_metrics(request: Request) -> Metrics:
     return cast(Metrics, _state(request, "metrics"))
 
 
-def public_base_url(request: Request) -> str:
+async def public_base_url(request: Request) -> str:
     """The base URL clients reached us by, for self-links (pagination, json_endpoint).
 
     Behind a proxy: X-Forwarded-Proto / X-Forwarded-Host / X-Forwarded-Prefix; otherwise the
     Host header and the app's root_path. `settings.public_base_url` overrides both.
     """
-    configured = get_settings(request).public_base_url
+    configured = cast(Settings, _state(request, "settings")).public_base_url
     if configured:
         return configured.rstrip("/")
     headers = request.headers
@@ -65,7 +69,7 @@ def public_base_url(request: Request) -> str:
     return f"{scheme}://{host}{prefix.rstrip('/')}"
 
 
-def require_key(request: Request) -> str:
+async def require_key(request: Request) -> str:
     """401 unless the request carries a configured key; with none configured, everyone passes.
 
     Returns the caller's identity (a key-digest prefix, or the client address when open), which
@@ -80,7 +84,7 @@ def require_key(request: Request) -> str:
     return identity
 
 
-def rate_limited(request: Request, identity: Annotated[str, Depends(require_key)]) -> str:
+async def rate_limited(request: Request, identity: Annotated[str, Depends(require_key)]) -> str:
     """`require_key`, then one request off the caller's per-second and per-hour allowances."""
     cast(RateLimiter, _state(request, "limiter")).acquire(identity)
     return identity

@@ -62,10 +62,34 @@ async def search(
     return JSONResponse(response)
 
 
-@router.get("/searches/{search_id}", response_model=SearchResponse, responses=ERRORS, response_model_exclude_none=True)
+@router.get("/searches/{search_id}", response_model=SearchResponse, responses=SEARCH_RESPONSES, response_model_exclude_none=True)
 async def archived_search(search_id: str, service: SearchDep, _: KeyDep) -> Any:
-    """A recent search again, by `search_metadata.id` (`.json` suffix optional)."""
-    return JSONResponse(service.archived(search_id))
+    """A recent search again, by `search_metadata.id`: `.json` (or no suffix) as JSON, `.html` as a page."""
+    response = service.archived(search_id)
+    if search_id.endswith(".html"):
+        return HTMLResponse(render_html(response))
+    return JSONResponse(response)
+
+
+@router.get("/locations.json", response_model=list[dict[str, Any]], responses=AUTH_ERRORS)
+async def locations(q: Annotated[str, Query(max_length=256)] = "", limit: Annotated[int, Query(ge=1, le=100)] = 10) -> Any:
+    """SerpApi's Locations API, simulated: the requested place echoed as one location.
+
+    Clients call it to pick a `location` value; any string works as a simulated location.
+    """
+    name = " ".join(q.split())
+    if not name:
+        return []
+    return [
+        {
+            "id": name.lower().replace(" ", "-"),
+            "name": name,
+            "canonical_name": name,
+            "country_code": "US",
+            "target_type": "City",
+            "reach": 0,
+        }
+    ][:limit]
 
 
 @router.get("/account", response_model=AccountResponse, responses=AUTH_ERRORS)
