@@ -2,7 +2,8 @@
 KL loss against the reference model) with a tiny warm-started policy, our agent loop and a live
 simulator over HTTP. Asserts: searches were made, each carried its own sample's question (trace and
 the simulator's own archive), each call's quality is the curriculum's draw for its step, the reward
-reached verl's metrics, and the exported policy's weights differ from the initial ones.
+reached verl's metrics, and the exported policy's weights differ from the initial ones. A second
+launch on the same run directory resumes from the step-2 checkpoint and trains step 3 only.
 """
 
 from __future__ import annotations
@@ -99,6 +100,15 @@ def _write_data(data_dir: Path) -> dict[str, str]:
     return {r["extra_info"]["uid"]: r["extra_info"]["question"] for r in rows}
 
 
+def _train(overrides: list[str], log: Path) -> None:
+    with log.open("wb") as fh:
+        rc = subprocess.run(
+            [sys.executable, "-m", "serpsim_trainer.cli", "rl", "--config", "grpo", "--cpu", *overrides],
+            stdout=fh, stderr=subprocess.STDOUT, timeout=540, check=False,
+        ).returncode
+    assert rc == 0, log.read_text(errors="replace")[-6000:]
+
+
 def test_two_grpo_steps_on_cpu(tiny_policy_dir: Path, simulator_url: str, tmp_path: Path) -> None:
     questions = _write_data(tmp_path / "data")
     run_dir = tmp_path / "run"
@@ -128,13 +138,7 @@ def test_two_grpo_steps_on_cpu(tiny_policy_dir: Path, simulator_url: str, tmp_pa
         "serpsim.agent.max_tokens_per_turn=48",
         "serpsim.agent.max_obs_tokens=400",
     ]
-    log = tmp_path / "train.log"
-    with log.open("wb") as fh:
-        rc = subprocess.run(
-            [sys.executable, "-m", "serpsim_trainer.cli", "rl", "--config", "grpo", "--cpu", *overrides],
-            stdout=fh, stderr=subprocess.STDOUT, timeout=540, check=False,
-        ).returncode
-    assert rc == 0, log.read_text(errors="replace")[-6000:]
+    _train(overrides, tmp_path / "train.log")
 
     # Searches were made, each with its own sample's question and gold answer.
     records = [json.loads(line) for line in (run_dir / "search_trace.jsonl").read_text().splitlines()]
@@ -179,3 +183,10 @@ def test_two_grpo_steps_on_cpu(tiny_policy_dir: Path, simulator_url: str, tmp_pa
     after = AutoModelForCausalLM.from_pretrained(exported, dtype=torch.float32).state_dict()
     assert set(before) == set(after)
     assert max((before[k] - after[k]).abs().max().item() for k in before) > 1e-4
+
+    # Relaunch on the same run directory with one more step: verl resumes from global_step_2.
+    resumed = [o for o in overrides if not o.startswith(("trainer.total_training_steps=", "trainer.save_freq="))]
+    _train([*resumed, f"trainer.total_training_steps={STEPS + 1}", "trainer.save_freq=-1"], tmp_path / "resume.log")
+    assert (run_dir / "metrics.1.jsonl").is_file()  # the first launch's metrics were kept
+    steps = [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [STEPS + 1]
