@@ -16,16 +16,34 @@ from ._util import uvicorn_server, wrk
 QUERY = "/search.json?q=who+wrote+hamlet&num=10&seed=7"
 
 
+def _mean(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {k: sum(r[k] for r in runs) / len(runs) for k in runs[0]}
+
+
+def _abba(sim_url: str, bare_url: str, connections: int, seconds: float) -> tuple[dict[str, float], dict[str, float]]:
+    """Each side twice, in the order sim, bare, bare, sim, half the time each: other jobs on a
+    shared machine change its speed during a run, and this order gives both sides the same share
+    of any steady drift."""
+    half = max(1.0, seconds / 2)
+    s1 = wrk(sim_url, connections, half)
+    b1 = wrk(bare_url, connections, half)
+    b2 = wrk(bare_url, connections, half)
+    s2 = wrk(sim_url, connections, half)
+    return _mean([s1, s2]), _mean([b1, b2])
+
+
 def run_overhead(seconds: float = 5.0, concurrency: tuple[int, ...] = (1, 16, 64)) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
+    sim_runs: dict[int, dict[str, float]] = {}
+    bare_runs: dict[int, dict[str, float]] = {}
     with uvicorn_server("bench.apps:serpsim_app") as sim:
         body = httpx.get(sim + QUERY).content
         with tempfile.NamedTemporaryFile(suffix=".json") as f:
             f.write(body)
             f.flush()
-            sim_runs = {c: wrk(sim + QUERY, c, seconds) for c in concurrency}
             with uvicorn_server("bench.apps:bare_app", {"BENCH_BODY": f.name}) as bare:
-                bare_runs = {c: wrk(bare + QUERY, c, seconds) for c in concurrency}
+                for c in concurrency:
+                    sim_runs[c], bare_runs[c] = _abba(sim + QUERY, bare + QUERY, c, seconds)
     for c in concurrency:
         s, b = sim_runs[c], bare_runs[c]
         rows.append({

@@ -8,8 +8,6 @@ around each engine call, so cache hits never queue.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 from .errors import Overloaded
 from .metrics import Metrics
@@ -26,31 +24,40 @@ class Admission:
         self._slots = asyncio.Semaphore(max_in_flight)
         self.running = 0
         self.waiting = 0
+        if metrics is not None:
+            # Read when /metrics is scraped, not set on every transition: no per-request cost.
+            metrics.queue_depth.set_function(lambda: self.waiting)
+            metrics.engine_in_flight.set_function(lambda: self.running)
 
-    def _publish(self) -> None:
-        if self.metrics is not None:
-            self.metrics.queue_depth.set(self.waiting)
-            self.metrics.engine_in_flight.set(self.running)
+    def slot(self) -> _Slot:
+        """`async with admission.slot()`: run now, wait in the bounded queue, or raise Overloaded
+        (503 + Retry-After)."""
+        return _Slot(self)
 
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Run now, wait in the bounded queue, or raise Overloaded (503 + Retry-After)."""
-        if self._slots.locked() and self.waiting >= self.max_queue:
-            if self.metrics is not None:
-                self.metrics.rejected.labels("overload").inc()
-            raise Overloaded(OVERLOADED, headers={"Retry-After": str(self.retry_after_s)})
-        self.waiting += 1
-        self._publish()
+
+class _Slot:
+    """One engine call's place; a class rather than `@asynccontextmanager`, which builds a
+    generator per request on the hot path."""
+
+    __slots__ = ("admission",)
+
+    def __init__(self, admission: Admission) -> None:
+        self.admission = admission
+
+    async def __aenter__(self) -> None:
+        a = self.admission
+        if a._slots.locked() and a.waiting >= a.max_queue:
+            if a.metrics is not None:
+                a.metrics.rejected.labels("overload").inc()
+            raise Overloaded(OVERLOADED, headers={"Retry-After": str(a.retry_after_s)})
+        a.waiting += 1
         try:
-            await self._slots.acquire()  # cancelled by the deadline or a disconnect: leaves the queue
+            await a._slots.acquire()  # cancelled by the deadline or a disconnect: leaves the queue
         finally:
-            self.waiting -= 1
-            self._publish()
-        self.running += 1
-        self._publish()
-        try:
-            yield
-        finally:
-            self.running -= 1
-            self._slots.release()
-            self._publish()
+            a.waiting -= 1
+        a.running += 1
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        a = self.admission
+        a.running -= 1
+        a._slots.release()

@@ -16,7 +16,6 @@ from .engines.base import Engine
 from .errors import register_error_handlers
 from .guard import RequestGuard
 from .metrics import Metrics
-from .observability import instrument
 from .security import KeyStore, RateLimiter
 from .serving_retrieve import RetrieveService
 from .serving_search import SearchService
@@ -105,6 +104,6 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.include_router(retrieve.router)
     app.include_router(ops.router)
     register_error_handlers(app)
-    app.add_middleware(RequestGuard, limits=settings.limits)
-    instrument(app)  # added last, so outermost: it also counts the guard's 413 and 504 answers
+    # One middleware for ids, limits, deadlines, metrics and the access log (guard.py says why).
+    app.add_middleware(RequestGuard, limits=settings.limits, router=app.router)
     return app

@@ -228,6 +228,8 @@ class CachedSimulator:
 
     async def simulate(self, requests: Sequence[SimRequest], no_cache: bool = False) -> list[tuple[SimResult, bool]]:
         """One `(result, cached)` per request, in order."""
+        if isinstance(self.cache, NullCache) and requests:  # nothing to key, read or write
+            return [(result, False) for result in await self.simulator.simulate(requests)]
         keys = [self.key(r) for r in requests]
         found: list[CachedResult | None] = [None] * len(requests)
         if not no_cache:

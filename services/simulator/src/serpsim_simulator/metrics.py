@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
@@ -36,13 +38,37 @@ class Metrics:
             "serpsim_engine_failures", "Engine calls that failed, by kind (error, bad_output, unavailable)", ["kind"], registry=r
         )
 
+        # Labelled children, looked up once: `.labels()` takes a lock and builds a key on every
+        # call, which showed in the per-request overhead (bench/overhead.py).
+        self._prompt_tokens = self.tokens.labels("prompt")
+        self._completion_tokens = self.tokens.labels("completion")
+        self._by_quality: dict[str, Any] = {}
+        self._by_route: dict[str, Any] = {}
+        self._by_route_status: dict[tuple[str, int], Any] = {}
+
+    def observe_request(self, route: str, status: int, seconds: float) -> None:
+        """One HTTP request: counted by route template and status, timed by route."""
+        counter = self._by_route_status.get((route, status))
+        if counter is None:
+            counter = self._by_route_status[(route, status)] = self.requests.labels(route, str(status))
+        counter.inc()
+        latency = self._by_route.get(route)
+        if latency is None:
+            latency = self._by_route[route] = self.latency.labels(route)
+        latency.observe(seconds)
+        if status >= 400:
+            self.errors.labels(str(status)).inc()
+
     def observe_search(self, quality: str, prompt_tokens: int, completion_tokens: int, engine_seconds: float, cached: bool) -> None:
-        self.searches.labels(quality).inc()
+        searches = self._by_quality.get(quality)
+        if searches is None:
+            searches = self._by_quality[quality] = self.searches.labels(quality)
+        searches.inc()
         if cached:
             self.cache_hits.inc()
             return
-        self.tokens.labels("prompt").inc(prompt_tokens)
-        self.tokens.labels("completion").inc(completion_tokens)
+        self._prompt_tokens.inc(prompt_tokens)
+        self._completion_tokens.inc(completion_tokens)
         self.engine_seconds.inc(engine_seconds)
 
     def render(self) -> bytes:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 import time
-from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote_plus, urlencode
 
@@ -39,7 +38,7 @@ def organic_result(position: int, doc: Document) -> dict[str, Any]:
 
 
 def _timestamp(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))
 
 
 class SearchService:
@@ -151,13 +150,26 @@ class SearchService:
         return response
 
     def _pagination(self, params: SearchRequest, shown: dict[str, str], base_url: str) -> dict[str, Any]:
-        """Links back to this server (never serpapi.com), ending after `max_pages` pages."""
+        """Links back to this server (never serpapi.com), ending after `max_pages` pages.
+
+        Each link is `urlencode({**shown, "start": ...})`; only `start` differs between pages, so
+        the other parameters are encoded once, on either side of where `start` goes.
+        """
         num, max_pages = params.num, self.settings.simulation.max_pages
         current = params.start // num + 1
+        before: list[tuple[str, str]] = []
+        after: list[tuple[str, str]] = []
+        side = before
+        for key, value in shown.items():
+            if key == "start":
+                side = after  # an echoed `start` keeps its place; otherwise it goes last
+            else:
+                side.append((key, value))
+        head = f"{base_url}/search.json?{urlencode(before)}{'&' if before else ''}start="
+        tail = f"&{urlencode(after)}" if after else ""
 
         def page_url(page: int) -> str:
-            query = {**shown, "start": str((page - 1) * num)}
-            return f"{base_url}/search.json?{urlencode(query)}"
+            return f"{head}{(page - 1) * num}{tail}"
 
         pagination: dict[str, Any] = {"current": current}
         if current < max_pages:

@@ -20,6 +20,8 @@ from ..settings import Settings
 from ..state import EngineStatus
 from ..usage import Usage
 
+_BASE_URL_HEADERS = frozenset({b"x-forwarded-proto", b"x-forwarded-host", b"host", b"x-forwarded-prefix"})
+
 
 def _state(request: Request, name: str) -> object:
     return getattr(request.state, name)
@@ -54,6 +56,10 @@ async def get_metrics(request: Request) -> Metrics:
 
 
 async def public_base_url(request: Request) -> str:
+    return base_url_of(request)
+
+
+def base_url_of(request: Request) -> str:
     """The base URL clients reached us by, for self-links (pagination, json_endpoint).
 
     Behind a proxy: X-Forwarded-Proto / X-Forwarded-Host / X-Forwarded-Prefix; otherwise the
@@ -62,14 +68,25 @@ async def public_base_url(request: Request) -> str:
     configured = cast(Settings, _state(request, "settings")).public_base_url
     if configured:
         return configured.rstrip("/")
-    headers = request.headers
-    scheme = headers.get("x-forwarded-proto", request.url.scheme).split(",")[0].strip()
-    host = headers.get("x-forwarded-host", headers.get("host", request.url.netloc)).split(",")[0].strip()
-    prefix = headers.get("x-forwarded-prefix", "") + request.scope.get("root_path", "")
-    return f"{scheme}://{host}{prefix.rstrip('/')}"
+    # One pass over the raw (lower-case, per ASGI) headers; the first of each name counts, as in
+    # `request.headers.get`. `request.url` is built only when a header is missing.
+    found: dict[bytes, str] = {}
+    for key, value in request.scope["headers"]:
+        if key in _BASE_URL_HEADERS and key not in found:
+            found[key] = value.decode("latin-1")
+    scheme = found[b"x-forwarded-proto"] if b"x-forwarded-proto" in found else request.scope["scheme"]
+    host = found.get(b"x-forwarded-host")
+    if host is None:
+        host = found[b"host"] if b"host" in found else request.url.netloc
+    prefix = found.get(b"x-forwarded-prefix", "") + request.scope.get("root_path", "")
+    return f"{scheme.split(',')[0].strip()}://{host.split(',')[0].strip()}{prefix.rstrip('/')}"
 
 
 async def require_key(request: Request) -> str:
+    return identify(request)
+
+
+def identify(request: Request) -> str:
     """401 unless the request carries a configured key; with none configured, everyone passes.
 
     Returns the caller's identity (a key-digest prefix, or the client address when open), which
@@ -86,6 +103,13 @@ async def require_key(request: Request) -> str:
 
 async def rate_limited(request: Request, identity: Annotated[str, Depends(require_key)]) -> str:
     """`require_key`, then one request off the caller's per-second and per-hour allowances."""
+    cast(RateLimiter, _state(request, "limiter")).acquire(identity)
+    return identity
+
+
+def identify_metered(request: Request) -> str:
+    """`rate_limited` as a plain call, for a route that reads its state without dependencies."""
+    identity = identify(request)
     cast(RateLimiter, _state(request, "limiter")).acquire(identity)
     return identity
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 from html import escape
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from serpsim_protocol import AccountResponse, ErrorResponse, SearchRequest, SearchResponse
 
-from .deps import BaseUrlDep, KeyDep, MeteredKeyDep, SearchDep, SettingsDep, UsageDep, check_text_length
+from ..serving_search import SearchService
+from ..settings import Settings
+from ._http import OrjsonResponse, parse_query, query_parameters, request_only_get
+from .deps import KeyDep, SearchDep, SettingsDep, UsageDep, base_url_of, check_text_length, identify_metered
 
 router = APIRouter(tags=["serpapi"])
 
@@ -36,8 +39,8 @@ SEARCH_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/html": {"schema": {"type": "string"}}}},
 }
 
-# The echo keeps every parameter the client sent (SerpApi echoes unknown ones too).
-SearchParams = Annotated[SearchRequest, Query()]
+SEARCH_QUERY = query_parameters(SearchRequest)
+"""`/search`'s parameters, declared for OpenAPI; the route validates them itself (api/_http.py)."""
 
 
 def render_html(response: dict[str, Any]) -> str:
@@ -49,17 +52,31 @@ def render_html(response: dict[str, Any]) -> str:
     return f"<!doctype html><html><head><title>{query} - serpsim</title></head><body><ol>{items}</ol></body></html>"
 
 
-@router.get("/search", response_model=SearchResponse, responses=SEARCH_RESPONSES, response_model_exclude_none=True)
-@router.get("/search.json", response_model=SearchResponse, responses=SEARCH_RESPONSES, response_model_exclude_none=True)
-async def search(
-    params: SearchParams, request: Request, service: SearchDep, base_url: BaseUrlDep, settings: SettingsDep, _: MeteredKeyDep
-) -> Any:
+SEARCH_ROUTE: dict[str, Any] = {
+    "response_model": SearchResponse,
+    "responses": SEARCH_RESPONSES,
+    "response_model_exclude_none": True,
+    "openapi_extra": SEARCH_QUERY,
+}
+
+
+# The hot route takes only the Request (api/_http.py says why) and reads key, rate limit,
+# parameters and state itself, in the order dependencies ran them: 401 before a bad parameter's 400.
+@request_only_get(router, "/search", **SEARCH_ROUTE)
+@request_only_get(router, "/search.json", **SEARCH_ROUTE)
+async def search(request: Request) -> Response:
     """Google Search results written by the simulation LLM, in SerpApi's format."""
+    identify_metered(request)
+    params = parse_query(SearchRequest, request)
+    state = request.state
+    settings: Settings = state.settings
+    service: SearchService = state.search
     check_text_length(settings, q=params.q, question=params.question, answer=params.answer)
-    response = await service.search(params, dict(request.query_params), base_url)
+    # The echo keeps every parameter the client sent (SerpApi echoes unknown ones too).
+    response = await service.search(params, dict(request.query_params), base_url_of(request))
     if params.output == "html":
         return HTMLResponse(render_html(response))
-    return JSONResponse(response)
+    return OrjsonResponse(response)
 
 
 @router.get("/searches/{search_id}", response_model=SearchResponse, responses=SEARCH_RESPONSES, response_model_exclude_none=True)
