@@ -20,6 +20,8 @@ What verl 0.9.1 lacks on CPU, and what this module does about it (reference/verl
   parameter, so verl's weight sync (`model.load_weights`) finds no `weight_loader`, and a packed copy
   would go stale anyway. An import hook makes vLLM's CPU GEMM dispatch keep plain weights and
   `torch.nn.functional.linear` (slower, irrelevant for test-sized models) in the rollout workers.
+- the PPO critic's value-head model is loaded with a hard-coded `attn_implementation=
+  "flash_attention_2"` (ignoring `override_config`); here it is loaded with "sdpa".
 """
 
 from __future__ import annotations
@@ -265,6 +267,23 @@ def _patch_vllm_cpu_gemm() -> None:
         sys.meta_path.insert(0, _PatchOnImport())
 
 
+def _load_valuehead_model_sdpa(local_path: str, torch_dtype: Any, model_config: Any, trust_remote_code: bool) -> Any:
+    """verl's `load_valuehead_model` for a token-classification critic, with SDPA attention."""
+    from transformers import AutoModelForTokenClassification
+
+    return AutoModelForTokenClassification.from_pretrained(
+        local_path, dtype=torch_dtype, config=model_config, attn_implementation="sdpa",
+        trust_remote_code=trust_remote_code,
+    )
+
+
+def _patch_valuehead_loader() -> None:
+    import verl.utils.model as verl_model
+
+    verl_model.load_valuehead_model = _load_valuehead_model_sdpa
+
+
 _patch_process_group_backend()
 _patch_cpu_offload_policy()
 _patch_vllm_cpu_gemm()
+_patch_valuehead_loader()
