@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 
@@ -48,14 +49,23 @@ def _ms(value: str, unit: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def wrk(url: str, connections: int, seconds: float) -> dict[str, float]:
-    """Requests/s and median latency (ms) from `wrk --latency`."""
+UNIQUE_QUERIES = Path(__file__).with_name("unique_queries.lua")
+"""wrk script: every request's `q` gets a number of its own, so no search is a cache hit."""
+
+
+def wrk(url: str, connections: int, seconds: float, unique: str | None = None) -> dict[str, float]:
+    """Requests/s and median latency (ms) from `wrk --latency`.
+
+    `unique`: append ` <unique>-<n>` to `q`, n counting requests, so each is a new search.
+    """
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is not installed (apt-get install -y wrk)")
-    out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", url],
-        capture_output=True, text=True, check=True,
-    ).stdout
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency"]
+    if unique is not None:
+        cmd += ["-s", str(UNIQUE_QUERIES), url, "--", unique]
+    else:
+        cmd.append(url)
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)\b", out)
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)

@@ -35,12 +35,13 @@ class ZeroLatencyEngine:
 
 
 def serpsim_app() -> FastAPI:
-    cache = os.environ.get("BENCH_CACHE") == "1"
-    settings = Settings(
-        engine={"kind": "transformers", "model": "unused"},
-        cache={"enabled": cache, "path": ":memory:"},
-        log_level="warning",
-    )
+    """The simulator as configured by default (result cache on: a SQLite file), with a
+    zero-latency engine. `BENCH_CACHE_PATH` moves the cache file off the user's own
+    (~/.cache/serpsim); `BENCH_CACHE=0` turns the cache off."""
+    cache: dict[str, object] = {"enabled": os.environ.get("BENCH_CACHE", "1") == "1"}
+    if os.environ.get("BENCH_CACHE_PATH"):
+        cache["path"] = os.environ["BENCH_CACHE_PATH"]
+    settings = Settings(engine={"kind": "transformers", "model": "unused"}, cache=cache, log_level="warning")
     return create_app(settings, engine=ZeroLatencyEngine())
 
 

@@ -69,13 +69,14 @@ def query_parameters(model: type[BaseModel]) -> dict[str, Any]:
     return {"parameters": parameters}
 
 
-def parse_query(model: type[ModelT], request: Request) -> ModelT:
-    """`model` from the query string; a bad value is the same 400 FastAPI's validation gives.
+def parse_query(model: type[ModelT], query: dict[str, str]) -> ModelT:
+    """`model` from the query parameters (`dict(request.query_params)`); a bad value is the same
+    400 FastAPI's validation gives.
 
-    Repeated parameters keep their last value, as FastAPI does for scalar fields.
+    Repeated parameters keep their last value in that dict, as FastAPI does for scalar fields.
     """
     try:
-        return model.model_validate(dict(request.query_params))
+        return model.model_validate(query)
     except ValidationError as exc:
         errors = [{**err, "loc": ("query", *err["loc"])} for err in exc.errors(include_url=False)]
         raise RequestValidationError(errors) from None

@@ -67,13 +67,14 @@ SEARCH_ROUTE: dict[str, Any] = {
 async def search(request: Request) -> Response:
     """Google Search results written by the simulation LLM, in SerpApi's format."""
     identify_metered(request)
-    params = parse_query(SearchRequest, request)
+    # The echo keeps every parameter the client sent (SerpApi echoes unknown ones too).
+    query = dict(request.query_params)
+    params = parse_query(SearchRequest, query)
     state = request.state
     settings: Settings = state.settings
     service: SearchService = state.search
     check_text_length(settings, q=params.q, question=params.question, answer=params.answer)
-    # The echo keeps every parameter the client sent (SerpApi echoes unknown ones too).
-    response = await service.search(params, dict(request.query_params), base_url_of(request))
+    response = await service.search(params, query, base_url_of(request))
     if params.output == "html":
         return HTMLResponse(render_html(response))
     return OrjsonResponse(response)
