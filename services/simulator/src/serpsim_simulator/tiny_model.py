@@ -18,10 +18,10 @@ import logging
 import random
 import shutil
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from serpsim_protocol import Quality
 
@@ -327,7 +327,6 @@ def build_tiny_model(
     leaves a half model at `out_dir`. An existing `out_dir` is replaced.
     """
     import torch
-    from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
 
     spec = spec or TinyModelSpec()
     out_dir = Path(out_dir)
@@ -342,7 +341,44 @@ def build_tiny_model(
     logger.info("tiny model: tokenizer trained, %d tokens (%.1fs)", len(tokenizer), time.monotonic() - started)
 
     pad_id = tokenizer.convert_tokens_to_ids(ENDOFTEXT)
-    eos_id = tokenizer.convert_tokens_to_ids(IM_END)
+    model = new_qwen2(tokenizer, spec)
+    n_params = sum(p.numel() for p in model.parameters())
+    logger.info("tiny model: Qwen2 with %d parameters", n_params)
+
+    pairs = [_render_pair(tokenizer, ex) for ex in examples]
+    longest = max(len(p) + len(t) for p, t in pairs)
+    if longest > spec.max_position_embeddings:
+        raise ValueError(f"a training example has {longest} tokens, over the model's context")
+
+    groups = [[i for i, ex in enumerate(examples) if ex.mode == mode] for mode in ("sft", "prompt")]
+    batches = _grouped_batches(groups, batch_size, seed)
+    final_loss = train_on_targets(
+        model, lambda step: [pairs[i] for i in batches[step % len(batches)]], pad_id, train_steps, learning_rate
+    )
+    elapsed = time.monotonic() - started
+    marker = {
+        "builder": "serpsim_simulator.tiny_model.build_tiny_model",
+        "seed": seed,
+        "train_steps": train_steps,
+        "batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "final_loss": final_loss,
+        "parameters": n_params,
+        "vocab_size": len(tokenizer),
+        "longest_example_tokens": longest,
+        "build_seconds": round(elapsed, 1),
+    }
+    save_atomically(model, tokenizer, out_dir, {MARKER_FILE: marker})
+    logger.info("tiny model: saved to %s (final loss %.3f, %.1fs)", out_dir, final_loss, elapsed)
+    return out_dir
+
+
+def new_qwen2(tokenizer: PreTrainedTokenizerFast, spec: TinyModelSpec) -> Any:
+    """A random-weight Qwen2ForCausalLM sized by `spec`, with the tokenizer's vocabulary and ids."""
+    from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
+
+    pad_id = tokenizer.convert_tokens_to_ids(tokenizer.pad_token)
+    eos_id = tokenizer.convert_tokens_to_ids(tokenizer.eos_token)
     config = Qwen2Config(
         vocab_size=len(tokenizer),
         hidden_size=spec.hidden_size,
@@ -358,79 +394,14 @@ def build_tiny_model(
         use_cache=True,
     )
     model = Qwen2ForCausalLM(config)
-    n_params = sum(p.numel() for p in model.parameters())
-    logger.info("tiny model: Qwen2 with %d parameters", n_params)
-
-    pairs = [_render_pair(tokenizer, ex) for ex in examples]
-    longest = max(len(p) + len(t) for p, t in pairs)
-    if longest > spec.max_position_embeddings:
-        raise ValueError(f"a training example has {longest} tokens, over the model's context")
-
-    groups = [[i for i, ex in enumerate(examples) if ex.mode == mode] for mode in ("sft", "prompt")]
-    final_loss = _train(model, pairs, groups, pad_id, train_steps, batch_size, learning_rate, seed)
-    model.eval()
     model.generation_config = GenerationConfig(eos_token_id=eos_id, pad_token_id=pad_id, bos_token_id=None)
-
-    tmp = out_dir.with_name(out_dir.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    elapsed = time.monotonic() - started
-    marker = {
-        "builder": "serpsim_simulator.tiny_model.build_tiny_model",
-        "seed": seed,
-        "train_steps": train_steps,
-        "batch_size": batch_size,
-        "learning_rate": learning_rate,
-        "final_loss": final_loss,
-        "parameters": n_params,
-        "vocab_size": len(tokenizer),
-        "longest_example_tokens": longest,
-        "build_seconds": round(elapsed, 1),
-    }
-    (tmp / MARKER_FILE).write_text(json.dumps(marker, indent=2) + "\n")
-    if out_dir.exists():
-        old = out_dir.with_name(out_dir.name + ".old")
-        if old.exists():
-            shutil.rmtree(old)
-        out_dir.rename(old)
-        tmp.rename(out_dir)
-        shutil.rmtree(old)
-    else:
-        tmp.rename(out_dir)
-    logger.info("tiny model: saved to %s (final loss %.3f, %.1fs)", out_dir, final_loss, elapsed)
-    return out_dir
+    return model
 
 
-def _train(
-    model: object,
-    pairs: Sequence[tuple[list[int], list[int]]],
-    groups: Sequence[Sequence[int]],
-    pad_id: int,
-    steps: int,
-    batch_size: int,
-    learning_rate: float,
-    seed: int,
-) -> float:
-    """AdamW on target tokens only (prompt labels are -100); returns the mean loss of the last steps."""
-    import torch
-
-    assert isinstance(model, torch.nn.Module)
-    model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.0)
-    warmup = max(1, steps // 20)
-
-    def lr_lambda(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        return max(0.1, 1.0 - (step - warmup) / max(1, steps - warmup))
-
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda)
-    # Batches are drawn from one group at a time (the caller groups by prompt mode), so a long
-    # prompt-mode example does not pad a whole batch of short sft ones; inside a group the mix of
-    # quality and hints stays random.
+def _grouped_batches(groups: Sequence[Sequence[int]], batch_size: int, seed: int) -> list[list[int]]:
+    """Batches drawn from one group at a time (the caller groups by prompt mode), so a long
+    prompt-mode example does not pad a whole batch of short sft ones; inside a group the mix of
+    quality and hints stays random."""
     rng = random.Random(seed + 1)
     batches: list[list[int]] = []
     for group in groups:
@@ -438,11 +409,46 @@ def _train(
         rng.shuffle(members)
         batches += [members[i : i + batch_size] for i in range(0, len(members) - batch_size + 1, batch_size)]
     rng.shuffle(batches)
+    return batches
+
+
+Pair = tuple[list[int], list[int]]
+"""(context token ids, target token ids): the loss is taken on the target only."""
+
+
+def train_on_targets(
+    model: Any,
+    next_batch: Callable[[int], Sequence[Pair]],
+    pad_id: int,
+    steps: int,
+    learning_rate: float,
+    *,
+    warmup_decay: bool = True,
+    label: str = "tiny model",
+) -> float:
+    """AdamW on target tokens only (context labels are -100); returns the mean loss of the last ten steps.
+
+    `next_batch(step)` supplies each step's pairs, so callers keep their own sampling.
+    """
+    import torch
+
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.0)
+    warmup = max(1, steps // 20)
+
+    def lr_lambda(step: int) -> float:
+        if not warmup_decay:
+            return 1.0
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.1, 1.0 - (step - warmup) / max(1, steps - warmup))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda)
     recent: list[float] = []
     started = time.monotonic()
     cpu_started = time.process_time()
     for step in range(steps):
-        batch = [pairs[i] for i in batches[step % len(batches)]]
+        batch = next_batch(step)
         width = max(len(p) + len(t) for p, t in batch)
         input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
         labels = torch.full((len(batch), width), -100, dtype=torch.long)
@@ -461,11 +467,37 @@ def _train(
         recent = [*recent[-9:], float(loss.item())]
         if step % 20 == 0 or step == steps - 1:
             logger.info(
-                "tiny model: step %d/%d loss %.3f (%.1fs, %.1fs CPU)",
+                "%s: step %d/%d loss %.3f (%.1fs, %.1fs CPU)",
+                label,
                 step + 1,
                 steps,
                 loss.item(),
                 time.monotonic() - started,
                 time.process_time() - cpu_started,
             )
+    model.eval()
     return sum(recent) / len(recent) if recent else float("nan")
+
+
+def save_atomically(model: Any, tokenizer: PreTrainedTokenizerFast, out_dir: Path, extra_files: dict[str, Any]) -> None:
+    """`save_pretrained` into `<out>.tmp`, then swap it in: a crashed build never leaves half a model.
+
+    `extra_files` maps file names to JSON-able content written beside the weights (build markers).
+    """
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    for name, content in extra_files.items():
+        (tmp / name).write_text(json.dumps(content, indent=2) + "\n")
+    if out_dir.exists():
+        old = out_dir.with_name(out_dir.name + ".old")
+        if old.exists():
+            shutil.rmtree(old)
+        out_dir.rename(old)
+        tmp.rename(out_dir)
+        shutil.rmtree(old)
+    else:
+        tmp.rename(out_dir)

@@ -13,10 +13,8 @@ ChatML template), trained here on the policy's own prompts.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,8 +97,13 @@ def build_tiny_policy(
 ) -> Path:
     """Build, warm-start and save the tiny policy to `out_dir` (written to `<out>.tmp`, then renamed)."""
     import torch
-    from serpsim_simulator.tiny_model import TinyModelSpec, build_tokenizer
-    from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
+    from serpsim_simulator.tiny_model import (
+        TinyModelSpec,
+        build_tokenizer,
+        new_qwen2,
+        save_atomically,
+        train_on_targets,
+    )
 
     started = time.monotonic()
     out_dir = Path(out_dir)
@@ -118,80 +121,27 @@ def build_tiny_policy(
     ]
     tokenizer = build_tokenizer(corpus, vocab_size=2048)
     pad_id = tokenizer.convert_tokens_to_ids(tokenizer.pad_token)
-    eos_id = tokenizer.convert_tokens_to_ids(tokenizer.eos_token)
-
-    config = Qwen2Config(
-        vocab_size=len(tokenizer),
-        hidden_size=spec.hidden_size,
-        intermediate_size=spec.intermediate_size,
-        num_hidden_layers=spec.num_hidden_layers,
-        num_attention_heads=spec.num_attention_heads,
-        num_key_value_heads=spec.num_key_value_heads,
-        max_position_embeddings=spec.max_position_embeddings,
-        tie_word_embeddings=spec.tie_word_embeddings,
-        bos_token_id=None,
-        eos_token_id=eos_id,
-        pad_token_id=pad_id,
-    )
-    model = Qwen2ForCausalLM(config)
+    model = new_qwen2(tokenizer, spec)
     pairs = []
     for q in questions:
         for context, target in training_texts(tokenizer, q, rng):
             pairs.append((tokenizer.encode(context, add_special_tokens=False),
                           tokenizer.encode(target, add_special_tokens=False)))
-    loss = _warm_start(model, pairs, pad_id, train_steps, batch_size, learning_rate, rng)
-    model.eval()
-    model.generation_config = GenerationConfig(eos_token_id=eos_id, pad_token_id=pad_id, bos_token_id=None)
+    loss = train_on_targets(
+        model, lambda _: rng.sample(pairs, batch_size), pad_id, train_steps, learning_rate,
+        warmup_decay=False, label="tiny policy",
+    )
     sample = greedy_first_turn(model, tokenizer, questions[0].question)
 
-    tmp = out_dir.with_name(out_dir.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
     marker: dict[str, Any] = {
         "builder": "serpsim_trainer.tiny_policy.build_tiny_policy", "seed": seed, "train_steps": train_steps,
         "final_loss": loss, "answers": list(ANSWERS), "greedy_first_turn": sample,
         "build_seconds": round(time.monotonic() - started, 1),
     }
-    (tmp / MARKER_FILE).write_text(json.dumps(marker, indent=2) + "\n")
-    shutil.rmtree(out_dir, ignore_errors=True)
-    tmp.rename(out_dir)
+    save_atomically(model, tokenizer, out_dir, {MARKER_FILE: marker})
     logger.info("tiny policy: saved to %s (loss %.3f, %.0fs); greedy turn 1: %r",
                 out_dir, loss, time.monotonic() - started, sample)
     return out_dir
-
-
-def _warm_start(
-    model: Any, pairs: list[tuple[list[int], list[int]]], pad_id: int, steps: int, batch_size: int, lr: float,
-    rng: random.Random,
-) -> float:
-    """AdamW on target tokens only; returns the mean loss of the last ten steps."""
-    import torch
-
-    model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
-    recent: list[float] = []
-    for step in range(steps):
-        batch = rng.sample(pairs, batch_size)
-        width = max(len(c) + len(t) for c, t in batch)
-        input_ids = torch.full((batch_size, width), pad_id, dtype=torch.long)
-        labels = torch.full((batch_size, width), -100, dtype=torch.long)
-        attention = torch.zeros((batch_size, width), dtype=torch.long)
-        for row, (context, target) in enumerate(batch):
-            ids = context + target
-            input_ids[row, : len(ids)] = torch.tensor(ids)
-            labels[row, len(context) : len(ids)] = torch.tensor(target)
-            attention[row, : len(ids)] = 1
-        out = model(input_ids=input_ids, attention_mask=attention, labels=labels)
-        optimizer.zero_grad(set_to_none=True)
-        out.loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        recent = [*recent[-9:], float(out.loss.item())]
-        if step % 25 == 0 or step == steps - 1:
-            logger.info("tiny policy: step %d/%d loss %.3f", step + 1, steps, out.loss.item())
-    return sum(recent) / len(recent)
 
 
 def greedy_first_turn(model: Any, tokenizer: PreTrainedTokenizerBase, question: str, max_new_tokens: int = 48) -> str:
