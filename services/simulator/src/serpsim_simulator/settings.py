@@ -32,6 +32,11 @@ class EngineSettings(BaseModel):
     # transformers: dynamic batching of concurrent requests
     max_batch_size: int = Field(default=32, ge=1)
     batch_wait_ms: float = Field(default=5.0, ge=0)
+    torch_threads: int | None = Field(
+        default=None, ge=1,
+        description="transformers: torch intra-op threads, set at engine start. Unset: torch's default (all cores). "
+        "1 suits a tiny model on a small CPU, where threads spend more time waiting on each other than working.",
+    )
     # vllm in-process
     gpu_memory_utilization: float = Field(default=0.85, gt=0, le=1)
     tensor_parallel_size: int = Field(default=1, ge=1)

@@ -127,6 +127,10 @@ class TransformersEngine:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         cfg = self._cfg
+        if cfg.torch_threads is not None:
+            # Set here, in the engine's own thread, where every decode runs: torch keeps the
+            # intra-op thread count per calling thread for OpenMP.
+            torch.set_num_threads(cfg.torch_threads)
         device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
                               "cpu" if cfg.device == "auto" else cfg.device)
         dtype: Any
@@ -256,8 +260,16 @@ class TransformersEngine:
         positions = (attention.cumsum(-1) - 1).clamp_min(0)
         generators = [torch.Generator(device=device).manual_seed(r.seed) for r in rows]
         budgets = [min(r.settings.max_tokens, self._context_len - len(r.ids)) for r in rows]
+        sampled = [r.settings.temperature > GREEDY_BELOW for r in rows]
+        # Per-row sampling settings as columns, kept aligned with the rows still decoding.
+        temperature = torch.tensor([r.settings.temperature if sampled[i] else 1.0 for i, r in enumerate(rows)],
+                                   device=device).unsqueeze(1)
+        top_p = torch.tensor([r.settings.top_p for r in rows], device=device).unsqueeze(1)
         tokens: list[list[int]] = [[] for _ in rows]
         active = [i for i in range(n) if budgets[i] > 0]  # batch position -> row index
+        if len(active) < n:
+            keep = torch.tensor(active, device=device)
+            temperature, top_p = temperature.index_select(0, keep), top_p.index_select(0, keep)
         past: Any = None
         step_ids = input_ids
         while active:
@@ -267,12 +279,19 @@ class TransformersEngine:
             )
             past = out.past_key_values
             logits = out.logits[:, -1, :].float()
-            greedy = logits.argmax(dim=-1).tolist()
+            picked = logits.argmax(dim=-1)
+            if any(sampled[i] for i in active):
+                # One draw of each sampled row's own generator; the rest is batched row-wise.
+                uniform = torch.stack([
+                    torch.rand((), generator=generators[i], device=device) if sampled[i] else logits.new_zeros(())
+                    for i in active
+                ])
+                drawn = _sample_rows(logits, temperature, top_p, uniform)
+                mask = torch.tensor([sampled[i] for i in active], device=device)
+                picked = torch.where(mask, drawn, picked)
             chosen: list[int] = []
             still: list[int] = []  # batch positions that go on decoding
-            for pos, i in enumerate(active):
-                s = rows[i].settings
-                tok = greedy[pos] if s.temperature <= GREEDY_BELOW else _sample(logits[pos], s, generators[i])
+            for pos, (i, tok) in enumerate(zip(active, picked.tolist())):
                 tokens[i].append(tok)
                 if tok not in self._eos and len(tokens[i]) < budgets[i]:
                     still.append(pos)
@@ -285,6 +304,7 @@ class TransformersEngine:
                 past.batch_select_indices(keep)
                 attention = attention.index_select(0, keep)
                 positions = positions.index_select(0, keep)
+                temperature, top_p = temperature.index_select(0, keep), top_p.index_select(0, keep)
                 active = [active[p] for p in still]
             step_ids = torch.tensor(chosen, dtype=torch.long, device=device).unsqueeze(1)
             attention = torch.cat([attention, attention.new_ones((attention.shape[0], 1))], dim=1)
@@ -297,15 +317,33 @@ class TransformersEngine:
         return completions
 
 
-def _sample(logits: Any, s: SamplingSettings, generator: Any) -> int:
-    """One draw from temperature + nucleus sampling, consuming exactly one draw of `generator`."""
+def _sample_rows(logits: Any, temperature: Any, top_p: Any, uniform: Any) -> Any:
+    """One token per row by temperature + nucleus sampling, from one uniform draw per row.
+
+    Inverse CDF: the draw picks the first token whose cumulative (kept, renormalised) mass
+    passes it, as `torch.multinomial` does with one sample, without one call per row (each cost
+    more than the rest of a batched step). Row-wise throughout, so a row's token depends only on
+    its own logits, settings and draw, never on its batch-mates: rows with `top_p` < 1 go
+    through the sorted nucleus cut, the others through their probabilities in vocabulary order,
+    and which path a row takes is decided by its own `top_p` alone.
+    """
     import torch
 
-    probs = torch.softmax(logits / s.temperature, dim=-1)
-    if s.top_p >= 1.0:
-        return int(torch.multinomial(probs, 1, generator=generator).item())
-    sorted_probs, order = torch.sort(probs, descending=True)
-    # Keep the smallest prefix whose mass reaches top_p (the top token is always kept).
-    keep = (sorted_probs.cumsum(-1) - sorted_probs) < s.top_p
-    pick = torch.multinomial(sorted_probs * keep, 1, generator=generator)
-    return int(order[pick].item())
+    probs = torch.softmax(logits / temperature, dim=-1)
+    vocab = probs.shape[-1]
+    picked = torch.empty(probs.shape[0], dtype=torch.long, device=probs.device)
+    nucleus = (top_p < 1.0).squeeze(1)
+    whole = ~nucleus
+    if bool(whole.any()):
+        cdf = probs[whole].cumsum(-1)
+        target = (uniform[whole] * cdf[:, -1]).unsqueeze(1)
+        picked[whole] = torch.searchsorted(cdf, target, right=True).clamp_max(vocab - 1).squeeze(1)
+    if bool(nucleus.any()):
+        sorted_probs, order = torch.sort(probs[nucleus], dim=-1, descending=True)
+        # Keep the smallest prefix whose mass reaches top_p (the top token is always kept).
+        kept = sorted_probs * ((sorted_probs.cumsum(-1) - sorted_probs) < top_p[nucleus])
+        cdf = kept.cumsum(-1)
+        target = (uniform[nucleus] * cdf[:, -1]).unsqueeze(1)
+        index = torch.searchsorted(cdf, target, right=True).clamp_max(vocab - 1)
+        picked[nucleus] = order.gather(-1, index).squeeze(1)
+    return picked
