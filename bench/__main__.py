@@ -26,10 +26,10 @@ def table(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("only", nargs="*", help="overhead, cache, batching (default: all)")
+    parser.add_argument("only", nargs="*", help="overhead, cache, batching, vllm (default: all)")
     parser.add_argument("--seconds", type=float, default=5.0, help="wrk duration per point")
     args = parser.parse_args(argv)
-    chosen = set(args.only or ["overhead", "cache", "batching"])
+    chosen = set(args.only or ["overhead", "cache", "batching", "vllm"])
     RESULTS.mkdir(parents=True, exist_ok=True)
     runs: list[Any] = []
     if "overhead" in chosen:
@@ -44,6 +44,10 @@ def main(argv: list[str] | None = None) -> int:
         from .batching import run_batching
 
         runs.append(run_batching)
+    if "vllm" in chosen:
+        from .vllm_engine import run_vllm
+
+        runs.append(run_vllm)
     failed = False
     for run in runs:
         started = time.perf_counter()

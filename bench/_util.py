@@ -23,22 +23,26 @@ def free_port() -> int:
 
 
 @contextmanager
-def uvicorn_server(factory: str, env: dict[str, str] | None = None) -> Iterator[str]:
+def uvicorn_server(
+    factory: str, env: dict[str, str] | None = None, ready_path: str = "/search.json?q=warm", start_timeout_s: float = 15.0
+) -> Iterator[str]:
+    """`uvicorn --factory <factory>` on a free port, until `ready_path` answers 200 (or `start_timeout_s`)."""
     port = free_port()
     cmd = [sys.executable, "-m", "uvicorn", "--factory", factory, "--port", str(port), "--log-level", "warning",
            "--no-access-log"]
     proc = subprocess.Popen(cmd, env={**os.environ, **(env or {})}, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
+        deadline = time.monotonic() + start_timeout_s
+        while True:
             try:
-                if httpx.get(url + "/search.json", params={"q": "warm"}, timeout=1).status_code == 200:
+                if httpx.get(url + ready_path, timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{factory} did not start")
             time.sleep(0.05)
-        else:
-            raise RuntimeError(f"{factory} did not start")
         yield url
     finally:
         proc.terminate()

