@@ -26,7 +26,7 @@ def table(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("only", nargs="*", help="overhead, cache, batching, vllm (default: all)")
+    parser.add_argument("only", nargs="*", help="overhead, cache, batching, vllm (default: all); profile (only when named)")
     parser.add_argument("--seconds", type=float, default=5.0, help="wrk duration per point")
     args = parser.parse_args(argv)
     chosen = set(args.only or ["overhead", "cache", "batching", "vllm"])
@@ -48,6 +48,10 @@ def main(argv: list[str] | None = None) -> int:
         from .vllm_engine import run_vllm
 
         runs.append(run_vllm)
+    if "profile" in chosen:
+        from .profile import run_profile
+
+        runs.append(run_profile)
     failed = False
     for run in runs:
         started = time.perf_counter()
@@ -55,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         result["wall_s"] = round(time.perf_counter() - started, 1)
         result["machine"] = f"{platform.machine()} {platform.processor() or ''} python {platform.python_version()}".strip()
         sys.stdout.write(f"\n== {result['name']} ({result['wall_s']} s)\n{table(result)}\n")
+        if "cprofile_tottime_top30" in result:
+            sys.stdout.write(result["cprofile_tottime_top30"])
         (RESULTS / f"{result['name']}.json").write_text(json.dumps(result, indent=2))
         failed |= not all(result.get("targets", {}).values())
     sys.stdout.write(f"\nresults in {RESULTS}/\n")
