@@ -170,7 +170,7 @@ def test_search_invalid_answer_trajectory(live_simulator: str, tokenizer: Any, t
     assert [m for m, _ in segs] == [1, 0, 1, 0, 1]
     assert segs[0][1] == "<think>I need the capital.</think>\n<search>capital of France</search>"  # cut after tag
     assert segs[1][1].startswith("\n\n<information>Doc 1: ") and segs[1][1].endswith("</information>\n\n")
-    assert "Doc 5: " in segs[1][1]  # five documents from the tiny simulator
+    assert "Doc 1: " in segs[1][1]
     assert segs[2][1] == "<think>hmm</think> I will just guess."
     assert segs[3][1] == INVALID_ACTION_MESSAGE
     # Cut right after the closing tag, as a server honouring `stop` would (the EOS is not kept).
@@ -194,7 +194,8 @@ def test_search_invalid_answer_trajectory(live_simulator: str, tokenizer: Any, t
     for r in records:
         question, answers = SAMPLES[r["uid"]]
         assert (r["question"], r["answer"]) == (question, answers[0])
-        assert r["ok"] is True and r["split"] == "train" and r["step"] == 7 and r["n_docs"] == 5
+        # The templates ask for five; a tiny model may merge or repeat one, which the parser drops.
+        assert r["ok"] is True and r["split"] == "train" and r["step"] == 7 and 1 <= r["n_docs"] <= 5
         assert r["p_noisy"] == pytest.approx(cur.prob(7))
         assert r["quality"] == cur.draw_quality(random.Random(r["seed"]), 7)
         echo = httpx.get(f"{live_simulator}/searches/{r['search_id']}.json", timeout=10).json()
@@ -203,6 +204,8 @@ def test_search_invalid_answer_trajectory(live_simulator: str, tokenizer: Any, t
         assert params["question"] == question and params["answer"] == answers[0]
         assert params["quality"] == r["quality"] and int(params["seed"]) == r["seed"]
     assert "capital of France" in by_query
+    # Every document the simulator returned reached the policy (verl's 256-character cap is raised).
+    assert f"Doc {by_query['capital of France']['n_docs']}: " in segs[1][1]
     # Two rollouts of one prompt get different seeds (so different documents).
     seeds_b = {r["rollout"]: r["seed"] for r in records if r["uid"] == "nq-2"}
     assert set(seeds_b) == {0, 1} and seeds_b[0] != seeds_b[1]

@@ -66,9 +66,10 @@ def tokenizer(tiny_model_dir: Path) -> Any:
 def test_tool_gets_step_sample_and_five_docs_fit(live_simulator: str, tokenizer: Any, tmp_path: Path) -> None:
     out, records = run_tool_loop(live_simulator, tokenizer, tmp_path, MIN_TOOL_RESPONSE_CHARS)
     text = tokenizer.decode(out.response_ids)
-    assert "Doc 5: " in text and "<answer> Paris </answer>" in text
-    assert out.extra_fields["search_calls"] == 1 and out.extra_fields["search_failures"] == 0
     (r,) = records
+    # The whole result fits: its last document is there (the tiny model may write fewer than five).
+    assert r["n_docs"] >= 2 and f"Doc {r['n_docs']}: " in text and "<answer> Paris </answer>" in text
+    assert out.extra_fields["search_calls"] == 1 and out.extra_fields["search_failures"] == 0
     # ToolAgentLoop itself forwards none of these; our subclass puts them into create_kwargs.
     assert (r["step"], r["split"], r["uid"], r["rollout"]) == (4, "train", "nq-1", 2)
     assert (r["question"], r["answer"]) == ("what is the capital of france", "Paris")
@@ -79,14 +80,14 @@ def test_tool_gets_step_sample_and_five_docs_fit(live_simulator: str, tokenizer:
 
 
 def test_verl_default_cuts_documents(live_simulator: str, tokenizer: Any, tmp_path: Path) -> None:
-    out, _ = run_tool_loop(live_simulator, tokenizer, tmp_path, VERL_DEFAULT_TOOL_RESPONSE_CHARS)
-    assert "Doc 5: " not in tokenizer.decode(out.response_ids)
+    out, records = run_tool_loop(live_simulator, tokenizer, tmp_path, VERL_DEFAULT_TOOL_RESPONSE_CHARS)
+    (r,) = records
+    assert r["n_docs"] >= 3  # 256 characters hold about two documents
+    assert f"Doc {r['n_docs']}: " not in tokenizer.decode(out.response_ids)
 
 
 def test_run_configs_raise_the_limit() -> None:
     run_config = CONFIGS / "zerosearch.yaml"
-    if not run_config.exists():
-        pytest.skip("no run config yet")
     verl = yaml.safe_load(run_config.read_text())["verl"]
     assert verl["actor_rollout_ref.rollout.multi_turn.max_tool_response_length"] >= MIN_TOOL_RESPONSE_CHARS
     # The trajectory budget fits the turns: 6 generations of 500 tokens would not, but the
