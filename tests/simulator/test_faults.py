@@ -27,7 +27,9 @@ logger = logging.getLogger(__name__)
 
 REQUESTS = 400
 CONCURRENCY = 32
-DEADLINE_S = 0.5
+# Far above the slow fault's 0.1 s: on a loaded 2-core box, queueing alone once pushed a slow
+# answer past a 0.5 s deadline. Hung generations still end here, at the deadline.
+DEADLINE_S = 2.0
 SLACK_S = 2.0  # client and server share one process and a loaded 2-core box; the guard answers at the deadline
 WALL_BOUND_S = 60.0
 
