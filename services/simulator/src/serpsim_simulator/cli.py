@@ -79,6 +79,7 @@ def serve(args: argparse.Namespace) -> int:
     from .app import create_app
 
     settings = settings_from_args(args)
+    configure_logging(settings.log_level, settings.log_format)
     if settings.engine.kind != "openai" and not settings.engine.model:
         demo = ensure_demo_model()
         settings = settings.model_copy(update={"engine": settings.engine.model_copy(update={"model": str(demo)})})
@@ -159,9 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    level = (getattr(args, "log_level", None) or os.environ.get("SERPSIM_LOG_LEVEL") or "info").upper()
-    log_format = os.environ.get("SERPSIM_LOG_FORMAT", "json")
-    configure_logging(level, "text" if log_format == "text" else "json")
+    # Plain text for the one-shot tools; `serve` reconfigures from its settings
+    # (SERPSIM_LOG_LEVEL, SERPSIM_LOG_FORMAT) as soon as they are built.
+    configure_logging(getattr(args, "log_level", None) or "info", "text")
     return int(args.func(args))
 
 
