@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -23,14 +24,13 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def live_simulator(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`serpsim-simulator serve --engine transformers --model <tiny>` on a free loopback port."""
+@contextmanager
+def serve_simulator(model_dir: Path, log: Path) -> Iterator[str]:
+    """`serpsim-simulator serve --engine transformers --model <dir>` on a free loopback port, until exit."""
     port = _free_port()
-    log = tmp_path_factory.mktemp("simulator") / "serve.log"
     cmd = [
         sys.executable, "-m", "serpsim_simulator.cli", "serve", "--engine", "transformers",
-        "--model", str(tiny_model_dir), "--host", "127.0.0.1", "--port", str(port), "--device", "cpu",
+        "--model", str(model_dir), "--host", "127.0.0.1", "--port", str(port), "--device", "cpu",
     ]
     with log.open("w") as fh:
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT)
@@ -55,6 +55,13 @@ def live_simulator(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactor
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope="session")
+def live_simulator(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One simulator shared by the trainer tests that only read what it returns."""
+    with serve_simulator(tiny_model_dir, tmp_path_factory.mktemp("simulator") / "serve.log") as url:
+        yield url
 
 
 def write_tool_config(path: Path, **overrides: object) -> Path:

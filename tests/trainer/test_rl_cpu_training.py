@@ -13,10 +13,8 @@ import json
 import math
 import os
 import random
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,6 +28,8 @@ from serpsim_trainer.curriculum import Curriculum
 from serpsim_trainer.data import QAItem, make_row, write_parquet
 from serpsim_trainer.search import derive_seed
 from serpsim_trainer.tiny_policy import build_tiny_policy, tiny_questions
+
+from .conftest import serve_simulator
 
 pytestmark = pytest.mark.heavy
 
@@ -52,42 +52,11 @@ def tiny_policy_dir() -> Path:
     return out
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def simulator_url(tiny_model_dir: Path, tmp_path: Path) -> Iterator[str]:
-    """`serpsim-simulator serve` on the tiny simulation model, as a subprocess."""
-    port = _free_port()
-    log = (tmp_path / "simulator.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "serpsim_simulator.cli", "serve", "--engine", "transformers",
-         "--model", str(tiny_model_dir), "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert proc.poll() is None, (tmp_path / "simulator.log").read_text()[-3000:]
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "simulator not ready in 180 s"
-            time.sleep(1)
+    """A simulator of this test's own, so its archive and counters hold this run's searches only."""
+    with serve_simulator(tiny_model_dir, tmp_path / "simulator.log") as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def _write_data(data_dir: Path) -> dict[str, str]:
