@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import subprocess
+import sys
 import socket
 import threading
 import time
@@ -18,11 +20,11 @@ from fastapi import FastAPI, Request  # module level: FastAPI resolves the strin
 from serpsim_trainer.commands import ask as ask_cmd
 from serpsim_trainer.commands import eval as eval_cmd
 from serpsim_trainer.data import prepare
-from serpsim_trainer.evaluate import OpenAIPolicy, evaluate_sets, markdown_table, run_episode, summary
+from serpsim_trainer.evaluate import OpenAIPolicy, SetResult, evaluate_sets, markdown_table, run_episode, summary
 from serpsim_trainer.search import SearchBackendConfig, Searcher
-from serpsim_trainer.tags import INVALID_ACTION_MESSAGE
+from serpsim_trainer.tags import INVALID_ACTION_MESSAGE, instruction_for
 
-from .conftest import write_tool_config
+from .conftest import serve_app, write_tool_config
 
 
 def policy_reply(prompt: str) -> str:
@@ -155,3 +157,146 @@ def test_local_policy_episode_terminates(tiny_model_dir: Path) -> None:
                                  agent=AgentSettings(max_turns=2)))
     assert 1 <= len(ep.turns) <= 3 and ep.trajectory.startswith(ep.turns[0].text)
     assert set(ep.scores) == {"f1", "em", "cover_em"}
+
+
+ROMEO = "which shakespeare play is set in verona"
+
+
+def scripted_policy_app(tokenizer: Any, scripts: dict[str, list[str]], prompts: list[str]) -> FastAPI:
+    """A scripted OpenAI-compatible completions server (the standards' named double). The prompt may be
+    text or token ids (decoded with the policy's tokenizer and recorded). The script is chosen by the
+    question in the prompt and indexed by how many observations the context already holds; like a
+    server honouring `stop`, the text ends at the first closing tag (kept with include_stop_str_in_output)."""
+    app = FastAPI()
+
+    @app.post("/v1/completions")
+    async def completions(request: Request) -> dict[str, Any]:
+        body = await request.json()
+        prompt = body["prompt"] if isinstance(body["prompt"], str) else tokenizer.decode(body["prompt"])
+        prompts.append(prompt)
+        script = next(s for key, s in scripts.items() if key in prompt)
+        turn = prompt.count("\n\n<information>") + prompt.count(INVALID_ACTION_MESSAGE)
+        text = script[min(turn, len(script) - 1)]
+        for tag in body.get("stop") or []:
+            if tag in text:
+                text = text[: text.index(tag) + len(tag) * bool(body.get("include_stop_str_in_output"))]
+        return {"choices": [{"text": text, "finish_reason": "stop"}]}
+
+    return app
+
+
+def backend_file(path: Path, url: str, **agent: Any) -> Path:
+    return write_tool_config(path, kind="serpapi", url=url, api_key_env="SERPAPI_API_KEY", trace_path=None,
+                             agent=agent)
+
+
+def test_eval_runs_the_training_turn_protocol(
+    tiny_model_dir: Path, fake_serpapi: tuple[str, list], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 8 items 10 and 11: `serpsim-train eval` renders the prompt with the tokenizer's own chat
+    template, applies the observation cap in tokens, and produces exactly the trajectory verl's agent
+    loop produces for the same policy and documents; its terminal shows no per-request log lines."""
+    from transformers import AutoTokenizer
+
+    from .test_agent_loop import ScriptedServer, build_loop, trainer_config
+
+    monkeypatch.setenv("SERPAPI_API_KEY", "test-key")
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    url, _ = fake_serpapi
+    scripts = {"capital of france": [
+        "<think>look it up</think>\n<search>capital of france</search>",
+        "<think>hmm</think> not sure",
+        "<think>the documents say so</think>\n<answer> Paris </answer>",
+    ]}
+    backend = backend_file(tmp_path / "backend.yaml", url, max_turns=2, max_obs_tokens=24)
+    src = tmp_path / "src"
+    (src / "nq").mkdir(parents=True)
+    (src / "nq" / "test.jsonl").write_text(json.dumps({"question": "what is the capital of france",
+                                                       "golden_answers": ["Paris"]}) + "\n")
+    prepare(tmp_path / "data", train=[], eval_sets=["nq"], source_dir=src)
+    prompts: list[str] = []
+    with serve_app(scripted_policy_app(tokenizer, scripts, prompts)) as policy_url:
+        proc = subprocess.run(
+            [sys.executable, "-m", "serpsim_trainer.cli", "eval", "--policy-url", policy_url, "--model", "tiny",
+             "--tokenizer", str(tiny_model_dir), "--backend-config", str(backend), "--data", str(tmp_path / "data"),
+             "--sets", "nq", "--out", str(tmp_path / "eval"), "--no-progress"],
+            capture_output=True, text=True, timeout=300, check=False,
+        )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "HTTP Request" not in proc.stderr and "httpx" not in proc.stderr
+    instruction = instruction_for("what is the capital of france")
+    assert prompts[0] == tokenizer.apply_chat_template([{"role": "user", "content": instruction}],
+                                                       add_generation_prompt=True, tokenize=False)
+    (episode,) = [json.loads(line) for line in (tmp_path / "eval" / "predictions_nq.jsonl").read_text().splitlines()]
+
+    # The same policy through verl's agent loop, with the same search settings.
+    server = ScriptedServer(tokenizer, {k: [t.replace("</search>", "</search>junk") for t in v] for k, v in scripts.items()})
+
+    async def main() -> Any:
+        loop = await build_loop(trainer_config(backend), server, tokenizer)
+        return await loop.run({}, raw_prompt=[{"role": "user", "content": instruction}], data_source="nq",
+                              reward_model={"ground_truth": {"target": ["Paris"]}},
+                              extra_info={"split": "test", "uid": "nq-test-0", "question": "x"},
+                              global_steps=0, session_id=0)
+
+    out = asyncio.run(main())
+    assert episode["trajectory"] == tokenizer.decode(out.response_ids, skip_special_tokens=True)
+    information = episode["trajectory"].split("</search>", 1)[1].split("</information>", 1)[0] + "</information>"
+    assert len(tokenizer.encode(information, add_special_tokens=False)) <= 24
+    assert episode["scores"] == {"f1": 1.0, "em": 1.0, "cover_em": 1.0}
+
+
+def test_eval_respects_the_trajectory_budget(
+    tiny_model_dir: Path, fake_serpapi: tuple[str, list], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 8 item 10: the trajectory's token budget (verl's response length) holds in `eval` too."""
+    from transformers import AutoTokenizer
+
+    monkeypatch.setenv("SERPAPI_API_KEY", "test-key")
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    url, _ = fake_serpapi
+    scripts = {"capital of france": ["<search>capital of france</search>"]}  # searches until the end
+    backend = backend_file(tmp_path / "backend.yaml", url, max_turns=5)
+    src = tmp_path / "src"
+    (src / "nq").mkdir(parents=True)
+    (src / "nq" / "test.jsonl").write_text(json.dumps({"question": "capital of france", "golden_answers": ["Paris"]}) + "\n")
+    prepare(tmp_path / "data", train=[], eval_sets=["nq"], source_dir=src)
+    with serve_app(scripted_policy_app(tokenizer, scripts, [])) as policy_url:
+        rc = cli(eval_cmd, ["eval", "--policy-url", policy_url, "--model", "tiny", "--tokenizer", str(tiny_model_dir),
+                            "--backend-config", str(backend), "--data", str(tmp_path / "data"), "--sets", "nq",
+                            "--out", str(tmp_path / "eval"), "--no-progress", "--max-response-tokens", "80"])
+    assert rc == 0
+    (episode,) = [json.loads(line) for line in (tmp_path / "eval" / "predictions_nq.jsonl").read_text().splitlines()]
+    assert len(tokenizer.encode(episode["trajectory"], add_special_tokens=False)) <= 80
+    assert 1 <= episode["searches"] < 5
+
+
+def test_ask_scores_only_the_policys_own_text(
+    tiny_model_dir: Path, fake_serpapi: tuple[str, list], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Issue 8 item 1 in `ask`/`eval`: the invalid-action message names `<answer> and </answer>`; a
+    policy that never answers scores 0, not F1 0.5 against "Romeo and Juliet"."""
+    from transformers import AutoTokenizer
+
+    monkeypatch.setenv("SERPAPI_API_KEY", "test-key")
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    url, _ = fake_serpapi
+    scripts = {ROMEO: ["<think>hmm</think> I am not sure.", "<think>still unsure</think> no idea"]}
+    backend = backend_file(tmp_path / "backend.yaml", url, max_turns=1)
+    with serve_app(scripted_policy_app(tokenizer, scripts, [])) as policy_url:
+        rc = cli(ask_cmd, ["ask", ROMEO, "--policy-url", policy_url, "--model", "tiny", "--tokenizer",
+                           str(tiny_model_dir), "--backend-config", str(backend), "--answer", "Romeo and Juliet"])
+    assert rc == 0
+    shown = capsys.readouterr().out
+    assert "--- invalid action ---" in shown and "answer: (none)" in shown
+    assert "f1=0.000" in shown and "cover_em=0.000" in shown
+
+
+def test_report_says_which_em_is_the_papers() -> None:
+    """Issue 8 item 9: ZeroSearch's "EM" column is cover-EM; the table must not invite comparing strict EM with it."""
+    table = markdown_table([SetResult(name="nq", n=2, em=0.5, cover_em=1.0, f1=0.75, searches_per_question=1.0,
+                                      failed_searches=0, errors=0)])
+    header = table.splitlines()[0]
+    assert "EM (strict)" in header and "cover-EM (paper's EM)" in header
+    assert "| nq | 2 | 50.00 | 100.00 | 75.00 |" in table

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,18 @@ def test_seed_is_stable_and_distinct() -> None:
     seeds = {derive_seed(0, 5, "u", r, t) for r in range(5) for t in range(5)}
     assert len(seeds) == 25 and all(0 <= s < 2**31 for s in seeds)
     assert derive_seed(1, 5, "u", 0, 0) != derive_seed(0, 5, "u", 0, 0)
+
+
+def test_simulated_results_render_as_the_documents_alone() -> None:
+    """What ZeroSearch showed the policy: `Doc k: <document>` for simulated results (a response with a
+    `simulation` block), whatever their titles; real SerpApi results keep title and snippet."""
+    results = [{"position": 1, "title": "Eiffel Tower facts", "link": "l", "snippet": "The tower is in Paris."},
+               {"position": 2, "title": "The tower is", "link": "l", "snippet": "The tower is 330 m tall."}]
+    simulated = SearchResponse.model_validate({"search_metadata": {"id": "x"}, "organic_results": results,
+                                               "simulation": {"quality": "noisy", "model": "m"}})
+    real = SearchResponse.model_validate({"search_metadata": {"id": "x"}, "organic_results": results})
+    assert render_serpapi(simulated, 5) == ["The tower is in Paris.", "The tower is 330 m tall."]
+    assert render_serpapi(real, 5) == ["Eiffel Tower facts: The tower is in Paris.", "The tower is: The tower is 330 m tall."]
 
 
 def test_render_rules() -> None:
@@ -135,3 +148,29 @@ def test_parse_and_cut() -> None:
     ids = list(range(len(pieces)))
     assert cut_token_ids(ids, lambda xs: "".join(pieces[i] for i in xs)) == [0, 1, 2]
     assert cut_token_ids([3], lambda xs: "".join(pieces[i] for i in xs)) == [3]
+
+
+def test_trace_lines_carry_their_launch_and_documents(tmp_path: Path) -> None:
+    """Issue 8 item 4: every trace line names the launch that wrote it (a relaunch of the same run
+    directory writes a new tag) and holds the documents the policy saw, with a digest of that text."""
+    from serpsim_trainer.rl import plan_run, write_run_files
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        q = request.url.params["q"]
+        return httpx.Response(200, json={"search_metadata": {"id": "sid"}, "simulation": {"quality": "useful"},
+                                         "organic_results": [{"position": k, "title": f"T{k}", "link": "l",
+                                                              "snippet": f"{q} body {k}"} for k in (1, 2)]})
+
+    outcomes = []
+    for query in ("first launch", "second launch"):
+        plan = plan_run("grpo", [f"serpsim.run_dir={tmp_path}", "serpsim.search.kind=simulator"])
+        write_run_files(plan)
+        searcher = Searcher(load_search_settings(plan.tool_config_path), transport=httpx.MockTransport(handler))
+        outcomes.append(run(searcher.search(query, CTX)))
+    records = [json.loads(line) for line in (tmp_path / "search_trace.jsonl").read_text().splitlines()]
+    assert len(records) == 2 and records[0]["launch"] and records[1]["launch"]
+    assert records[0]["launch"] != records[1]["launch"]
+    for record, outcome in zip(records, outcomes, strict=True):
+        assert record["documents"] == [f"{record['query']} body 1", f"{record['query']} body 2"]
+        assert outcome.text == f"Doc 1: {record['query']} body 1\nDoc 2: {record['query']} body 2"
+        assert record["digest"] == hashlib.sha256(outcome.text.encode()).hexdigest()
