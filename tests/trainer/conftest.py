@@ -60,6 +60,21 @@ def serve_simulator(model_dir: Path, log: Path) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def tiny_policy_dir() -> Path:
+    """The warm-started tiny policy (`serpsim_trainer.tiny_policy`), built once and cached beside the
+    other test models."""
+    from serpsim_trainer.tiny_policy import build_tiny_policy
+
+    from ..conftest import CACHE, _build_lock
+
+    out = CACHE / "tiny-policy"
+    with _build_lock("tiny-policy"):
+        if not (out / "config.json").exists():
+            build_tiny_policy(out)
+    return out
+
+
+@pytest.fixture(scope="session")
 def live_simulator(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One simulator shared by the trainer tests that only read what it returns."""
     with serve_simulator(tiny_model_dir, tmp_path_factory.mktemp("simulator") / "serve.log") as url:

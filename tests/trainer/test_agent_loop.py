@@ -13,13 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
-
-pytest.importorskip("verl")
-
 import hydra
+import pytest
 from omegaconf import OmegaConf
-from serpsim_trainer.curriculum import Curriculum
 from serpsim_trainer.tags import INVALID_ACTION_MESSAGE, NO_INFORMATION, instruction_for
 from transformers import AutoTokenizer
 from verl.experimental.agent_loop.agent_loop import (
@@ -197,15 +193,16 @@ def test_search_invalid_answer_trajectory(live_simulator: str, tokenizer: Any, t
     # What the simulator received, per query: the trace, and the simulator's own echo.
     records = read_trace(trace)
     assert len(records) == 3
-    cur = Curriculum(start=0.0, end=0.5, base=4.0, total_steps=10)
+    p_noisy = 0.0 + (4**0.7 - 1) / (4 - 1) * (0.5 - 0.0)  # ZeroSearch's schedule at step 7 of 10
     by_query = {r["query"]: r for r in records if r["query"] == "capital of France"}
     for r in records:
         question, answers = SAMPLES[r["uid"]]
         assert (r["question"], r["answer"]) == (question, answers[0])
         # The templates ask for five; a tiny model may merge or repeat one, which the parser drops.
         assert r["ok"] is True and r["split"] == "train" and r["step"] == 7 and 1 <= r["n_docs"] <= 5
-        assert r["p_noisy"] == pytest.approx(cur.prob(7))
-        assert r["quality"] == cur.draw_quality(random.Random(r["seed"]), 7)
+        assert r["p_noisy"] == pytest.approx(p_noisy)
+        # The coin, written out: noisy iff a Random seeded with the call's own seed draws below p.
+        assert r["quality"] == ("noisy" if random.Random(r["seed"]).random() < p_noisy else "useful")
         echo = httpx.get(f"{live_simulator}/searches/{r['search_id']}.json", timeout=10).json()
         params = echo["search_parameters"]
         assert params["q"] == r["query"]
@@ -255,7 +252,6 @@ def test_response_budget_and_failed_search(tokenizer: Any, tmp_path: Path) -> No
     trace = tmp_path / "trace.jsonl"
     tool_cfg = write_tool_config(
         tmp_path / "tool.yaml", url="http://127.0.0.1:9", trace_path=str(trace), timeout_s=2, max_retries=0,
-        stop_on_failure_rate=False,
     )
     cfg = trainer_config(tool_cfg, response_length=60)
     server = ScriptedServer(tokenizer, {"capital of france": ["<search>paris</search>"]})
@@ -289,21 +285,6 @@ def test_prompt_rendering_base_and_chat(prompt_format: str, tokenizer: Any, tmp_
     else:
         assert tokenizer.decode(out.prompt_ids) == f"<|im_start|>user\n{instruction}<|im_end|>\n<|im_start|>assistant\n"
     assert out.extra_fields["answered"] is True and out.extra_fields["search_calls"] == 0
-
-
-def test_failure_bound_stops_the_rollout(tokenizer: Any, tmp_path: Path) -> None:
-    from serpsim_trainer.search import SearchFailureRateExceeded
-
-    tool_cfg = write_tool_config(tmp_path / "tool.yaml", url="http://127.0.0.1:9", timeout_s=2, max_retries=0,
-                                 max_failure_rate=0.0, failure_check_min_calls=1)
-    server = ScriptedServer(tokenizer, {"capital of france": ["<search>paris</search>"]})
-
-    async def main() -> Any:
-        loop = await build_loop(trainer_config(tool_cfg), server, tokenizer)
-        return await loop.run({}, **run_kwargs("nq-1"))
-
-    with pytest.raises(SearchFailureRateExceeded, match="1 of 1 searches failed"):
-        asyncio.run(main())
 
 
 def verl_reward(out: Any, kwargs: dict[str, Any], config: Any) -> dict[str, Any]:
@@ -415,7 +396,7 @@ def test_failed_searches_never_abort_a_trajectory(
     assert [o.extra_fields["search_failures"] for o in outs] == [1, 1] + [0] * 8
     assert all("503" in o.extra_fields["search_errors"][0] for o in outs[:2])
     for out in outs[2:]:
-        assert "Doc 1: hamlet author fact number 1." in tokenizer.decode(out.response_ids)
+        assert "Doc 5: Title 5 of hamlet author: hamlet author fact number 5." in tokenizer.decode(out.response_ids)
 
 
 def test_row_without_split_gets_no_hints_and_no_noise(
@@ -440,4 +421,4 @@ def test_row_without_split_gets_no_hints_and_no_noise(
     assert r["quality"] == "useful" and r["question"] is None and r["answer"] is None
     echo = httpx.get(f"{live_simulator}/searches/{r['search_id']}.json", timeout=10).json()["search_parameters"]
     assert echo.get("quality") == "useful" and not echo.get("answer") and not echo.get("question")
-    assert any("no split" in rec.getMessage() for rec in caplog.records)
+    assert any("without extra_info.split" in rec.getMessage() for rec in caplog.records)

@@ -37,8 +37,10 @@ def source(tmp_path: Path) -> Path:
 
 def test_prepare_schema_dedupe_and_tail(source: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    counts = prepare(out, train=["nq", "hotpotqa"], eval_sets=["nq", "bamboogle"], source_dir=source)
-    assert counts == {"train.parquet": 3, "test_nq.parquet": 7, "test_bamboogle.parquet": 1, "test.parquet": 8}
+    result = prepare(out, train=["nq", "hotpotqa"], eval_sets=["nq", "bamboogle"], source_dir=source)
+    assert result.counts == {"train.parquet": 3, "test_nq.parquet": 7, "test_bamboogle.parquet": 1, "test.parquet": 8,
+                             "val.parquet": 8}
+    assert result.merged_train_duplicates == 2  # one within NQ, one NQ question again in HotpotQA
     train = pd.read_parquet(out / "train.parquet")
     assert list(train.columns) == ["data_source", "prompt", "ability", "reward_model", "extra_info", "agent_name"]
     first = train.iloc[0]
@@ -64,7 +66,6 @@ def test_cli_errors_cleanly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 
 
 def test_verl_dataset_loads_it(source: Path, tmp_path: Path, tiny_model_dir: Path) -> None:
-    pytest.importorskip("verl")
     from omegaconf import OmegaConf
     from transformers import AutoTokenizer
     from verl.utils.dataset.rl_dataset import RLHFDataset

@@ -7,10 +7,6 @@ import asyncio
 import json
 import subprocess
 import sys
-import socket
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,21 +23,6 @@ from serpsim_trainer.tags import INVALID_ACTION_MESSAGE, instruction_for
 from .conftest import serve_app, write_tool_config
 
 
-def policy_reply(prompt: str) -> str:
-    """A scripted policy that, like vLLM by default, leaves the stop string out of its text."""
-    if "\n\n<information>" not in prompt:  # the instruction itself names the tag
-        return "<think>I should look it up.</think>\n<search>capital of france"
-    if INVALID_ACTION_MESSAGE not in prompt:
-        return "<think>not sure</think>"
-    return "<answer> Paris"
-
-
-def policy_handler(request: httpx.Request) -> httpx.Response:
-    body = json.loads(request.content)
-    assert body["stop"] == ["</search>", "</answer>"]
-    return httpx.Response(200, json={"choices": [{"text": policy_reply(body["prompt"]), "finish_reason": "stop"}]})
-
-
 def serpapi_handler(request: httpx.Request) -> httpx.Response:
     params = dict(request.url.params)
     # Evaluation never sends the gold answer, the question, or noise.
@@ -51,9 +32,29 @@ def serpapi_handler(request: httpx.Request) -> httpx.Response:
     return httpx.Response(200, json={"search_metadata": {"id": "s1"}, "organic_results": results})
 
 
-def test_episode_and_report() -> None:
+CAPITAL_SCRIPT = {"capital of france": [
+    "<think>I should look it up.</think>\n<search>capital of france</search>",
+    "<think>not sure</think>",
+    "<answer> Paris </answer>",
+]}
+
+
+def test_episode_and_report(tiny_model_dir: Path) -> None:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+
+    def policy_handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        assert body["stop"] == ["</search>", "</answer>"] and isinstance(body["prompt"], list)
+        prompt = tokenizer.decode(body["prompt"])
+        turn = prompt.count("\n\n<information>") + prompt.count(INVALID_ACTION_MESSAGE)
+        # Like vLLM without include_stop_str_in_output: the stop string is left out.
+        text = CAPITAL_SCRIPT["capital of france"][turn].removesuffix("</search>").removesuffix("</answer>")
+        return httpx.Response(200, json={"choices": [{"text": text, "finish_reason": "stop"}]})
+
     async def main() -> Any:
-        policy = OpenAIPolicy("http://policy", "m", transport=httpx.MockTransport(policy_handler))
+        policy = OpenAIPolicy("http://policy", "m", tokenizer, transport=httpx.MockTransport(policy_handler))
         searcher = Searcher(SearchBackendConfig(kind="simulator", url="http://sim"),
                             transport=httpx.MockTransport(serpapi_handler))
         ep = await run_episode(policy, searcher, "capital of france", answers=["Paris"])
@@ -65,42 +66,15 @@ def test_episode_and_report() -> None:
         return ep, results
 
     ep, results = asyncio.run(main())
-    assert [t.action for t in ep.turns] == ["search", "invalid", "answer"]
-    assert ep.turns[0].text.endswith("</search>") and ep.prediction == "Paris"
+    assert [t["action"] for t in ep.turns] == ["search", "invalid", "answer"]
+    assert ep.turns[0]["text"].endswith("</search>") and ep.prediction == "Paris"
+    # A response without serpsim's `simulation` block is real SerpApi: title and snippet.
     assert "Doc 1: Doc title 1: Paris fact 1." in ep.trajectory and "Doc 5:" in ep.trajectory
     assert ep.scores == {"f1": 1.0, "em": 1.0, "cover_em": 1.0} and ep.searches == 1
+    assert ep.policy_text == "".join(t["text"] for t in ep.turns) and "Doc 1" not in ep.policy_text
     s = summary(results)
     assert s["sets"]["nq"]["n"] == 3 and s["average"]["em"] == 1.0 and s["average"]["searches_per_question"] == 1.0
     assert "| **average** | 4 | 100.00 |" in markdown_table(results)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def policy_server() -> Iterator[str]:
-    """A fake OpenAI-compatible server over real HTTP (uvicorn in a thread)."""
-    import uvicorn
-
-    app = FastAPI()
-
-    @app.post("/v1/completions")
-    async def completions(request: Request) -> dict[str, Any]:
-        body = await request.json()
-        return {"choices": [{"text": policy_reply(body["prompt"]), "finish_reason": "stop"}]}
-
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
 
 
 def cli(module: Any, argv: list[str]) -> int:
@@ -112,8 +86,12 @@ def cli(module: Any, argv: list[str]) -> int:
 
 @pytest.mark.heavy
 def test_eval_and_ask_cli_against_live_simulator(
-    policy_server: str, live_simulator: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    live_simulator: str, tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """The simulator as the evaluation backend: never a hint or injected noise; every row scored."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
     src = tmp_path / "src"
     (src / "nq").mkdir(parents=True)
     (src / "nq" / "test.jsonl").write_text(
@@ -123,21 +101,25 @@ def test_eval_and_ask_cli_against_live_simulator(
     prepare(tmp_path / "data", train=[], eval_sets=["nq", "bamboogle"], source_dir=src)
     backend = write_tool_config(tmp_path / "backend.yaml", url=live_simulator, trace_path=str(tmp_path / "t.jsonl"))
     out = tmp_path / "eval"
-    rc = cli(eval_cmd, ["eval", "--policy-url", policy_server, "--model", "tiny", "--backend-config", str(backend),
-                        "--data", str(tmp_path / "data"), "--sets", "nq,bamboogle", "--sample", "3",
-                        "--out", str(out), "--no-progress"])
-    assert rc == 0
-    report = json.loads((out / "results.json").read_text())
-    assert report["sets"]["nq"]["n"] == 3 and report["sets"]["nq"]["em"] == 1.0
-    assert report["sets"]["bamboogle"]["f1"] == 0.0
-    assert report["average"]["searches_per_question"] == 1.0
-    assert (out / "results.md").read_text().startswith("| set | n | EM |")
-    trace = [json.loads(line) for line in (tmp_path / "t.jsonl").read_text().splitlines()]
-    assert len(trace) == 4 and all(r["answer"] is None and r["quality"] == "useful" for r in trace)
-    capsys.readouterr()
+    scripts = {**CAPITAL_SCRIPT, "Question: q?": ["<answer> Paris </answer>"]}
+    with serve_app(scripted_policy_app(tokenizer, scripts, [])) as policy_url:
+        rc = cli(eval_cmd, ["eval", "--policy-url", policy_url, "--model", "tiny", "--tokenizer", str(tiny_model_dir),
+                            "--backend-config", str(backend), "--data", str(tmp_path / "data"), "--sets",
+                            "nq,bamboogle", "--sample", "3", "--out", str(out), "--no-progress"])
+        assert rc == 0
+        report = json.loads((out / "results.json").read_text())
+        assert report["sets"]["nq"]["n"] == 3 and report["sets"]["nq"]["em"] == 1.0
+        assert report["sets"]["bamboogle"]["f1"] == 0.0
+        assert report["average"]["searches_per_question"] == 0.5  # nq 1.0, bamboogle 0.0: the mean over sets
+        trace = [json.loads(line) for line in (tmp_path / "t.jsonl").read_text().splitlines()]
+        assert len(trace) == 3 and all(r["answer"] is None and r["quality"] == "useful" for r in trace)
+        for r in trace:
+            echo = httpx.get(f"{live_simulator}/searches/{r['search_id']}.json", timeout=10).json()
+            assert not echo["search_parameters"].get("answer") and echo["search_parameters"]["quality"] == "useful"
+        capsys.readouterr()
 
-    rc = cli(ask_cmd, ["ask", "capital of france", "--policy-url", policy_server, "--model", "tiny",
-                       "--backend-config", str(backend), "--answer", "Paris"])
+        rc = cli(ask_cmd, ["ask", "capital of france", "--policy-url", policy_url, "--model", "tiny", "--tokenizer",
+                           str(tiny_model_dir), "--backend-config", str(backend), "--answer", "Paris"])
     assert rc == 0
     shown = capsys.readouterr().out
     assert "--- search: 'capital of france' (ok) ---" in shown and "Doc 1: " in shown
@@ -145,18 +127,29 @@ def test_eval_and_ask_cli_against_live_simulator(
 
 
 @pytest.mark.heavy
-def test_local_policy_episode_terminates(tiny_model_dir: Path) -> None:
-    """`ask --model-path`: a local model through the same episode function (the tiny simulation
-    model writes no tags, so every turn is invalid until the final one)."""
+def test_ask_with_a_local_model_runs_the_protocol(
+    tiny_policy_dir: Path, fake_serpapi: tuple[str, list], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ask --model-path`: a local model through the same protocol. The tiny policy was taught to search
+    for the question itself, then to answer after the documents."""
     from serpsim_trainer.evaluate import LocalPolicy
     from serpsim_trainer.search import AgentSettings
+    from serpsim_trainer.tiny_policy import ANSWERS, tiny_questions
 
-    policy = LocalPolicy(str(tiny_model_dir), max_tokens=12, device="cpu")
-    searcher = Searcher(SearchBackendConfig(url="http://127.0.0.1:9", max_retries=0, timeout_s=2))
-    ep = asyncio.run(run_episode(policy, searcher, "capital of france", answers=["Paris"],
-                                 agent=AgentSettings(max_turns=2)))
-    assert 1 <= len(ep.turns) <= 3 and ep.trajectory.startswith(ep.turns[0].text)
-    assert set(ep.scores) == {"f1", "em", "cover_em"}
+    monkeypatch.setenv("SERPAPI_API_KEY", "test-key")
+    url, requests = fake_serpapi
+    question = tiny_questions(1, seed=3)[0].question
+    policy = LocalPolicy(str(tiny_policy_dir), device="cpu")
+    searcher = Searcher(SearchBackendConfig(kind="serpapi", url=url, api_key_env="SERPAPI_API_KEY", max_retries=0))
+    ep = asyncio.run(run_episode(policy, searcher, question, answers=[ANSWERS[0]],
+                                 agent=AgentSettings(max_turns=2, max_tokens_per_turn=48)))
+    # Rendered as in training, generated greedily, cut at the closing tag: the first turn is the search.
+    assert ep.turns[0]["action"] == "search" and ep.turns[0]["text"].endswith("</search>")
+    assert requests[0]["q"] == ep.turns[0]["content"] and ep.turns[0]["content"].startswith(("where", "in which", "which"))
+    # A tiny model's later turns are less steady (the fake's documents are unlike its training
+    # documents); within the turn limit it writes an answer, which is scored.
+    assert ep.turns[-1]["action"] == "answer" and ep.prediction and "Doc 1: " in ep.trajectory
+    assert ep.scores["cover_em"] == float(ANSWERS[0].lower() in ep.prediction.lower())
 
 
 ROMEO = "which shakespeare play is set in verona"
