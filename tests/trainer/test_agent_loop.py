@@ -287,6 +287,18 @@ def test_prompt_rendering_base_and_chat(prompt_format: str, tokenizer: Any, tmp_
     assert out.extra_fields["answered"] is True and out.extra_fields["search_calls"] == 0
 
 
+def rendered_tool_config(run_dir: Path, search_url: str) -> Path:
+    """The search tool config `serpsim-train rl` renders for a run (the packaged GRPO config) whose
+    backend is a SerpApi-shaped server at `search_url` (key in $SERPAPI_API_KEY), without retries."""
+    from serpsim_trainer.rl import plan_run, write_run_files
+
+    plan = plan_run("grpo", [f"serpsim.run_dir={run_dir}", "serpsim.search.kind=serpapi",
+                             f"serpsim.search.url={search_url}", "serpsim.search.api_key_env=SERPAPI_API_KEY",
+                             "serpsim.search.max_retries=0"])
+    write_run_files(plan)
+    return plan.tool_config_path
+
+
 def verl_reward(out: Any, kwargs: dict[str, Any], config: Any) -> dict[str, Any]:
     """Score one agent-loop output exactly as verl 0.9.1 does: the batch `AgentLoopWorker._compute_score`
     builds (prompt + response tokens; the row's fields; the loop's `extra_fields` as
@@ -368,20 +380,14 @@ def test_failed_searches_never_abort_a_trajectory(
     """Issue 8 item 2: with the run's own rendered tool config (`serpsim-train rl` writes it), the first
     searches of a step failing must not abort other trajectories (or their own): every trajectory
     finishes and reports its own failures; the bound is the trainer's business, per step."""
-    from serpsim_trainer.rl import plan_run, write_run_files
-
     monkeypatch.setenv("SERPAPI_API_KEY", "test-key")
-    url, _ = fake_serpapi
-    plan = plan_run("grpo", [f"serpsim.run_dir={tmp_path / 'run'}", "serpsim.search.kind=serpapi",
-                             f"serpsim.search.url={url}", "serpsim.search.api_key_env=SERPAPI_API_KEY",
-                             "serpsim.search.max_retries=0"])
-    write_run_files(plan)
-    cfg = trainer_config(plan.tool_config_path)
+    tool_config = rendered_tool_config(tmp_path / "run", fake_serpapi[0])
+    cfg = trainer_config(tool_config)
     server = ScriptedServer(tokenizer, {
         "capital of france": ["<search>FAIL paris</search>", "<answer> Paris </answer><|im_end|>"],
         "who wrote hamlet": ["<search>hamlet author</search>", "<answer> William Shakespeare </answer><|im_end|>"],
     })
-    tools = load_all_tools(str(plan.tool_config_path), None)  # one worker: one set of tools for all loops
+    tools = load_all_tools(str(tool_config), None)  # one worker: one set of tools for all loops
 
     async def main() -> list[Any]:
         loops = [await build_loop(cfg, server, tokenizer, tools=tools) for _ in range(10)]

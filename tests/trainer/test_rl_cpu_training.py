@@ -35,7 +35,7 @@ pytestmark = pytest.mark.heavy
 STEPS = 2
 RUN_SEED = 7
 TRAIN_ROWS = 8
-DEAD_BACKEND = "http://127.0.0.1:9"  # nothing listens on the discard port: every search fails at once
+DEAD_BACKEND = "http://127.0.0.1:9"  # nothing listens on the discard port: every search fails
 
 
 @pytest.fixture
@@ -153,9 +153,9 @@ def test_grpo_steps_failure_bound_and_resume_on_cpu(tiny_policy_dir: Path, simul
     assert max((before[k] - after[k]).abs().max().item() for k in before) > 1e-4
 
     # ---- Launch 2: resume at step 3 against a dead backend; checkpoint every step.
-    resumed = [*common, f"trainer.total_training_steps={STEPS + 1}", "trainer.save_freq=1",
-               "serpsim.search.max_retries=0", "serpsim.search.timeout_s=5"]
-    rc, log = _train([*resumed, f"serpsim.search.url={DEAD_BACKEND}"], tmp_path / "failed.log")
+    resumed = [*common, f"trainer.total_training_steps={STEPS + 1}", "trainer.save_freq=1"]
+    rc, log = _train([*resumed, f"serpsim.search.url={DEAD_BACKEND}", "serpsim.search.max_retries=0",
+                      "serpsim.search.timeout_s=5"], tmp_path / "failed.log")
     assert rc == 3, log[-6000:]
     assert "run stopped: step 3: " in log and "searches failed (100%)" in log and "first errors: " in log
     failed = [r for r in _lines(run_dir / "search_trace.jsonl") if r["launch"] not in first_launch]

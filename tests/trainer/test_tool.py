@@ -18,7 +18,7 @@ from serpsim_trainer.tool import MIN_TOOL_RESPONSE_CHARS
 from transformers import AutoTokenizer
 
 from .conftest import CONFIGS, write_tool_config
-from .test_agent_loop import ScriptedServer, build_loop, run_kwargs
+from .test_agent_loop import ScriptedServer, build_loop, rendered_tool_config, run_kwargs
 
 pytestmark = pytest.mark.heavy
 
@@ -71,7 +71,9 @@ def test_tool_gets_step_sample_and_five_docs_fit(live_simulator: str, tokenizer:
     # ToolAgentLoop itself forwards none of these; our subclass puts them into create_kwargs.
     assert (r["step"], r["split"], r["uid"], r["rollout"]) == (4, "train", "nq-1", 2)
     assert (r["question"], r["answer"]) == ("what is the capital of france", "Paris")
-    assert r["quality"] in ("useful", "noisy") and r["p_noisy"] is not None
+    p_noisy = (4 ** (4 / 203) - 1) / 3 * 0.5  # the packaged curriculum (0 -> 0.5 over 203 steps) at step 4
+    assert r["p_noisy"] == pytest.approx(p_noisy)
+    assert r["quality"] == ("noisy" if random.Random(r["seed"]).random() < p_noisy else "useful")
     # Tool output tokens are masked out of the loss.
     tool_tokens = [t for t, m in zip(out.response_ids, out.response_mask, strict=True) if m == 0]
     assert "Doc 1: " in tokenizer.decode(tool_tokens)
@@ -134,21 +136,16 @@ def test_native_tool_shows_fetched_documents_whatever_other_searches_did(
 ) -> None:
     """Issue 8 item 3: with the run's rendered tool config, other trajectories' failed searches must
     never replace the documents a search fetched with verl's "Error executing tool" text."""
-    from serpsim_trainer.rl import plan_run, write_run_files
     from verl.tools.tool_registry import load_all_tools
 
     monkeypatch.setenv("SERPAPI_API_KEY", "test-key")
-    url, _ = fake_serpapi
-    plan = plan_run("grpo", [f"serpsim.run_dir={tmp_path / 'run'}", "serpsim.search.kind=serpapi",
-                             f"serpsim.search.url={url}", "serpsim.search.api_key_env=SERPAPI_API_KEY",
-                             "serpsim.search.max_retries=0"])
-    write_run_files(plan)
-    cfg = tool_loop_config(plan.tool_config_path, MIN_TOOL_RESPONSE_CHARS)
+    tool_config = rendered_tool_config(tmp_path / "run", fake_serpapi[0])
+    cfg = tool_loop_config(tool_config, MIN_TOOL_RESPONSE_CHARS)
     server = ScriptedServer(tokenizer, {
         "capital of france": [_call("FAIL paris"), "<answer> Paris </answer><|im_end|>"],
         "who wrote hamlet": [_call("hamlet author"), "<answer> William Shakespeare </answer><|im_end|>"],
     })
-    tools = load_all_tools(str(plan.tool_config_path), None)  # one worker: one tool instance for all loops
+    tools = load_all_tools(str(tool_config), None)  # one worker: one tool instance for all loops
 
     async def main() -> list[Any]:
         loops = [await build_loop(cfg, server, tokenizer, name="search_tool_agent", tools=tools) for _ in range(10)]
