@@ -14,6 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from fastapi import FastAPI, Request  # module level: FastAPI resolves the string annotations here
+from fastapi.responses import JSONResponse
 
 CONFIGS = Path(__file__).resolve().parents[2] / "services" / "trainer" / "src" / "serpsim_trainer" / "configs"
 
@@ -58,6 +60,21 @@ def serve_simulator(model_dir: Path, log: Path) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def tiny_policy_dir() -> Path:
+    """The warm-started tiny policy (`serpsim_trainer.tiny_policy`), built once and cached beside the
+    other test models."""
+    from serpsim_trainer.tiny_policy import build_tiny_policy
+
+    from ..conftest import CACHE, _build_lock
+
+    out = CACHE / "tiny-policy"
+    with _build_lock("tiny-policy"):
+        if not (out / "config.json").exists():
+            build_tiny_policy(out)
+    return out
+
+
+@pytest.fixture(scope="session")
 def live_simulator(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One simulator shared by the trainer tests that only read what it returns."""
     with serve_simulator(tiny_model_dir, tmp_path_factory.mktemp("simulator") / "serve.log") as url:
@@ -74,3 +91,63 @@ def write_tool_config(path: Path, **overrides: object) -> Path:
     config["agent"] = agent
     path.write_text(yaml.safe_dump(data))
     return path
+
+
+@contextmanager
+def serve_app(app: object) -> Iterator[str]:
+    """An ASGI app over real HTTP (uvicorn in a thread) on a free loopback port, until exit."""
+    import threading
+
+    import uvicorn
+
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))  # type: ignore[arg-type]
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("test server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+FAIL_MARK = "FAIL"
+"""A query containing this word makes the fake SerpApi upstream answer 503."""
+
+
+def fake_serpapi_documents(q: str) -> list[str]:
+    """The five snippets the fake SerpApi upstream returns for query `q` (deterministic)."""
+    return [f"{q} fact number {k}." for k in range(1, 6)]
+
+
+def fake_serpapi_app(requests: list[dict[str, str]]) -> object:
+    """A fake SerpApi upstream (the standards' named double for a paid API): `GET /search.json`
+    answers five organic results, or 503 for a query containing `FAIL_MARK`; records every request."""
+    app = FastAPI()
+
+    @app.get("/search.json")
+    async def search(request: Request) -> JSONResponse:
+        params = dict(request.query_params)
+        requests.append(params)
+        q = params.get("q", "")
+        if FAIL_MARK in q:
+            return JSONResponse({"error": "upstream overloaded (injected)"}, status_code=503)
+        results = [{"position": k, "title": f"Title {k} of {q}", "link": f"https://e.x/{k}", "snippet": text}
+                   for k, text in enumerate(fake_serpapi_documents(q), start=1)]
+        return JSONResponse({"search_metadata": {"id": f"s-{len(requests)}", "status": "Success"},
+                             "organic_results": results})
+
+    return app
+
+
+@pytest.fixture
+def fake_serpapi() -> Iterator[tuple[str, list[dict[str, str]]]]:
+    """(base URL, recorded request parameters) of a fake SerpApi upstream."""
+    requests: list[dict[str, str]] = []
+    with serve_app(fake_serpapi_app(requests)) as url:
+        yield url, requests

@@ -6,9 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-pytest.importorskip("verl")
-
 from serpsim_trainer.cli import main
 from serpsim_trainer.rl import RunConfigError, dry_run, plan_run
 
@@ -43,7 +40,6 @@ def test_zerosearch_defaults_and_wiring(tmp_path: Path) -> None:
     # The curriculum runs over the run's own length, whatever the override.
     assert search["curriculum"] == {"start": 0.0, "end": 0.5, "base": 4.0, "total_steps": 50}
     assert search["topk"] == 5 and search["agent"]["max_turns"] == 5
-    assert search["max_failure_rate"] == plan.serpsim.max_search_failure_rate
     assert search["trace_path"] == str(tmp_path / "search_trace.jsonl")
 
 
@@ -81,3 +77,40 @@ def test_broken_reward_function_fails(tmp_path: Path) -> None:
 def test_unknown_verl_key_fails(tmp_path: Path) -> None:
     with pytest.raises(RunConfigError, match="composition failed"):
         plan_run("grpo", [f"serpsim.run_dir={tmp_path}", "trainer.no_such_key=1"])
+
+
+def _failure_rates(node: object) -> list[object]:
+    """Every value of a key naming a search-failure bound, anywhere in a config tree."""
+    if isinstance(node, dict):
+        found = [v for k, v in node.items() if "failure_rate" in str(k)]
+        return found + [x for v in node.values() for x in _failure_rates(v)]
+    if isinstance(node, list):
+        return [x for v in node for x in _failure_rates(v)]
+    return []
+
+
+@pytest.mark.parametrize("override", [[], ["serpsim.max_search_failure_rate=0.35"]])
+def test_one_failure_bound_reaches_verls_trainer(override: list[str], tmp_path: Path) -> None:
+    """Issue 8 item 2: one bound, one default. The run's value (0.2 unless overridden) is the only one
+    in the packaged tool config, the rendered one and the trainer config verl runs; it reaches verl's
+    trainer, which checks it per step."""
+    import yaml
+    from omegaconf import OmegaConf
+    from serpsim_trainer.rl import CONFIG_DIR
+
+    expected = 0.35 if override else 0.2
+    plan = plan_run("grpo", [f"serpsim.run_dir={tmp_path}", *override])
+    packaged = yaml.safe_load((CONFIG_DIR / "search_tool.yaml").read_text())
+    trainer = OmegaConf.to_container(plan.config, resolve=True)
+    assert _failure_rates(trainer) == [expected]
+    assert set(_failure_rates(packaged) + _failure_rates(plan.tool_config)) <= {expected, 0.2}
+    assert plan.serpsim.max_search_failure_rate == expected
+
+
+def test_legacy_trainer_is_refused(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 8 item 6: verl's legacy trainer passes no step or rollout index to agent loops (the curriculum
+    would run at p = 0, seeds would repeat across workers) and has no per-step failure bound: refused."""
+    rc = main(["rl", "--config", "grpo", "--dry-run", f"serpsim.run_dir={tmp_path}", "trainer.use_v1=false"])
+    assert rc == 2
+    assert "trainer.use_v1" in caplog.text
+    assert not (tmp_path / "config.yaml").exists()

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +18,6 @@ from serpsim_trainer.search import (
     SearchBackendConfig,
     SearchContext,
     Searcher,
-    SearchFailureRateExceeded,
     derive_seed,
     load_search_settings,
     render_retrieve,
@@ -28,21 +31,39 @@ CTX = SearchContext(step=50, split="train", uid="nq-train-3", rollout=1, turn=2,
 
 
 def test_seed_is_stable_and_distinct() -> None:
-    assert derive_seed(0, 5, "u", 0, 0) == derive_seed(0, 5, "u", 0, 0)
+    """A run replays only if a call's seed is the same in every process and every release: pinned
+    values, and the same values from a process with another hash salt (Python's `hash()` would differ)."""
+    assert derive_seed(0, 5, "u", 0, 0) == 1159341435
+    assert derive_seed(7, 1, "tiny-train-3", 1, 0) == 1916662955
+    code = "from serpsim_trainer.search import derive_seed; print(derive_seed(7, 1, 'tiny-train-3', 1, 0))"
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": "12345"})
+    assert other.stdout.strip() == "1916662955"
     seeds = {derive_seed(0, 5, "u", r, t) for r in range(5) for t in range(5)}
     assert len(seeds) == 25 and all(0 <= s < 2**31 for s in seeds)
     assert derive_seed(1, 5, "u", 0, 0) != derive_seed(0, 5, "u", 0, 0)
 
 
+def test_simulated_results_render_as_the_documents_alone() -> None:
+    """What ZeroSearch showed the policy: `Doc k: <document>` for simulated results (a response with a
+    `simulation` block), whatever their titles; real SerpApi results keep title and snippet."""
+    results = [{"position": 1, "title": "Eiffel Tower facts", "link": "l", "snippet": "The tower is in Paris."},
+               {"position": 2, "title": "The tower is", "link": "l", "snippet": "The tower is 330 m tall."}]
+    simulated = SearchResponse.model_validate({"search_metadata": {"id": "x"}, "organic_results": results,
+                                               "simulation": {"quality": "noisy", "model": "m"}})
+    real = SearchResponse.model_validate({"search_metadata": {"id": "x"}, "organic_results": results})
+    assert render_serpapi(simulated, 5) == ["The tower is in Paris.", "The tower is 330 m tall."]
+    assert render_serpapi(real, 5) == ["Eiffel Tower facts: The tower is in Paris.", "The tower is: The tower is 330 m tall."]
+
+
 def test_render_rules() -> None:
-    sim = SearchResponse.model_validate({"search_metadata": {"id": "x"}, "organic_results": [
-        {"position": 1, "title": "The Eiffel Tower is", "link": "l", "snippet": "The Eiffel Tower is in Paris."},
-        {"position": 2, "title": "Paris - Wikipedia", "link": "l", "snippet": "Capital of France."},
-        {"position": 3, "title": "Only a title", "link": "l", "snippet": ""},
+    real = SearchResponse.model_validate({"search_metadata": {"id": "x"}, "organic_results": [
+        {"position": 1, "title": "Paris - Wikipedia", "link": "l", "snippet": "Capital of France."},
+        {"position": 2, "title": "Only a title", "link": "l", "snippet": ""},
+        {"position": 3, "title": "", "link": "l", "snippet": "Only a snippet."},
     ]})
-    assert render_serpapi(sim, 5) == [
-        "The Eiffel Tower is in Paris.", "Paris - Wikipedia: Capital of France.", "Only a title"]
-    assert render_serpapi(sim, 1) == ["The Eiffel Tower is in Paris."]
+    assert render_serpapi(real, 5) == ["Paris - Wikipedia: Capital of France.", "Only a title", "Only a snippet."]
+    assert render_serpapi(real, 1) == ["Paris - Wikipedia: Capital of France."]
     rr = RetrieveResponse.model_validate({"result": [[
         {"document": {"id": "1", "contents": '"Paris"\nParis is the capital.'}, "score": 1.0},
         {"document": {"id": "2", "contents": "Lyon\nA city in France."}, "score": 0.5},
@@ -59,8 +80,9 @@ def test_simulator_call_parameters_and_trace(tmp_path: Path) -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(dict(request.url.params))
-        return httpx.Response(200, json={"search_metadata": {"id": "sid"}, "organic_results": [
-            {"position": 1, "title": "T", "link": "l", "snippet": "T body"}]})
+        return httpx.Response(200, json={"search_metadata": {"id": "sid"}, "simulation": {"quality": "useful"},
+                                         "organic_results": [{"position": 1, "title": "T", "link": "l",
+                                                              "snippet": "T body"}]})
 
     cfg = SearchBackendConfig(url="http://sim", trace_path=str(tmp_path / "t.jsonl"), seed=3)
     searcher = Searcher(cfg, transport=httpx.MockTransport(handler))
@@ -108,18 +130,22 @@ def test_serpapi_needs_key_and_never_gets_hints(monkeypatch: pytest.MonkeyPatch)
     assert seen[0]["api_key"] == "k" and not {"quality", "question", "answer", "seed"} & set(seen[0])
 
 
-def test_failures_are_counted_and_bounded(tmp_path: Path) -> None:
-    cfg = SearchBackendConfig(url="http://sim", max_retries=0, max_failure_rate=0.5, failure_check_min_calls=2,
-                              trace_path=str(tmp_path / "t.jsonl"))
-    searcher = Searcher(cfg, transport=httpx.MockTransport(lambda r: httpx.Response(503, json={"error": "down"})))
-    out = run(searcher.search("who", CTX))
-    assert not out.ok and out.text == NO_INFORMATION and "503" in (out.error or "")
-    assert searcher.step_counters(50).failures == 1
-    searcher.check_failure_rate(50)  # below failure_check_min_calls: no verdict yet
-    run(searcher.search("who", CTX))
-    with pytest.raises(SearchFailureRateExceeded, match="2 of 2 searches failed"):
-        searcher.check_failure_rate(50)
-    assert [json.loads(line)["ok"] for line in (tmp_path / "t.jsonl").read_text().splitlines()] == [False, False]
+def test_a_failed_search_is_reported_never_raised(tmp_path: Path) -> None:
+    """A backend failure gives ZeroSearch's observation, the error in the outcome and the trace; the
+    per-step bound is the trainer's (failure_bound), so a search never raises."""
+    cfg = SearchBackendConfig(url="http://sim", max_retries=1, trace_path=str(tmp_path / "t.jsonl"))
+    calls: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return httpx.Response(503, json={"error": "down"})
+
+    searcher = Searcher(cfg, transport=httpx.MockTransport(handler))
+    outs = [run(searcher.search("who", CTX)) for _ in range(3)]
+    assert all(not o.ok and o.text == NO_INFORMATION and "503" in (o.error or "") and o.documents == [] for o in outs)
+    assert len(calls) == 6  # one retry each, bounded
+    lines = [json.loads(line) for line in (tmp_path / "t.jsonl").read_text().splitlines()]
+    assert [(r["ok"], "503" in r["error"]) for r in lines] == [(False, True)] * 3
 
 
 def test_shipped_tool_config_parses() -> None:
@@ -135,3 +161,29 @@ def test_parse_and_cut() -> None:
     ids = list(range(len(pieces)))
     assert cut_token_ids(ids, lambda xs: "".join(pieces[i] for i in xs)) == [0, 1, 2]
     assert cut_token_ids([3], lambda xs: "".join(pieces[i] for i in xs)) == [3]
+
+
+def test_trace_lines_carry_their_launch_and_documents(tmp_path: Path) -> None:
+    """Issue 8 item 4: every trace line names the launch that wrote it (a relaunch of the same run
+    directory writes a new tag) and holds the documents the policy saw, with a digest of that text."""
+    from serpsim_trainer.rl import plan_run, write_run_files
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        q = request.url.params["q"]
+        return httpx.Response(200, json={"search_metadata": {"id": "sid"}, "simulation": {"quality": "useful"},
+                                         "organic_results": [{"position": k, "title": f"T{k}", "link": "l",
+                                                              "snippet": f"{q} body {k}"} for k in (1, 2)]})
+
+    outcomes = []
+    for query in ("first launch", "second launch"):
+        plan = plan_run("grpo", [f"serpsim.run_dir={tmp_path}", "serpsim.search.kind=simulator"])
+        write_run_files(plan)
+        searcher = Searcher(load_search_settings(plan.tool_config_path), transport=httpx.MockTransport(handler))
+        outcomes.append(run(searcher.search(query, CTX)))
+    records = [json.loads(line) for line in (tmp_path / "search_trace.jsonl").read_text().splitlines()]
+    assert len(records) == 2 and records[0]["launch"] and records[1]["launch"]
+    assert records[0]["launch"] != records[1]["launch"]
+    for record, outcome in zip(records, outcomes, strict=True):
+        assert record["documents"] == [f"{record['query']} body 1", f"{record['query']} body 2"]
+        assert outcome.text == f"Doc 1: {record['query']} body 1\nDoc 2: {record['query']} body 2"
+        assert record["digest"] == hashlib.sha256(outcome.text.encode()).hexdigest()

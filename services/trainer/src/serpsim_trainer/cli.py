@@ -8,6 +8,9 @@ import logging
 
 from .commands import COMMANDS
 
+QUIET_LOGGERS: tuple[str, ...] = ("httpx", "httpcore", "urllib3", "filelock", "asyncio")
+"""Third-party loggers that log every request or lock at INFO: warnings only unless --log-level DEBUG."""
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="serpsim-train", description=__doc__)
@@ -20,7 +23,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    level = args.log_level.upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if level != "DEBUG":
+        for name in QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
     return int(args.func(args) or 0)
 
 

@@ -1,20 +1,24 @@
 """Question-answering data in verl's parquet format (reference/verl.md §3).
 
 Training: NQ + HotpotQA; evaluation: NQ, TriviaQA, PopQA, HotpotQA, 2WikiMultiHopQA, MuSiQue,
-Bamboogle (the splits Search-R1 and ZeroSearch evaluate on). Sources: local JSONL/JSON/parquet
-files with `question` and `golden_answers` (or `answers` / `answer`), or, where a network exists,
-FlashRAG's hub datasets (the files Search-R1's data scripts read).
+Bamboogle (the splits Search-R1 and ZeroSearch evaluate on), or any other set found in the source
+directory. Sources: local JSONL/JSON/parquet files with `question` and `golden_answers` (or
+`answers` / `answer`), or, where a network exists, FlashRAG's hub datasets (the files Search-R1's
+data scripts read).
 
 Every row: `data_source`, `prompt` (the Search-R1 instruction as one user message), `ability`,
 `reward_model={"style": "rule", "ground_truth": {"target": [all gold answers]}}`,
 `extra_info={"index", "split", "question", "answers", "uid", "dataset"}`, `agent_name`.
-Duplicated questions are merged (their gold answers united); evaluation sets are never truncated.
+Training questions that normalise to the same text are merged (their gold answers united; the
+count is reported). Evaluation sets keep every source row, one to one, never truncated; verl
+validates on `val.parquet`, a seeded sample of each set.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +43,9 @@ LOCAL_EVAL_SPLITS: tuple[str, ...] = ("test", "dev", "validation", "val")
 EXTENSIONS: tuple[str, ...] = (".jsonl", ".json", ".parquet")
 AGENT_NAME = "zerosearch_agent"
 ABILITY = "fact-reasoning"
+VAL_SAMPLE = 500
+"""Questions per evaluation set in `val.parquet` (verl's validation during training)."""
+VAL_SEED = 0
 
 
 @dataclass
@@ -98,27 +105,40 @@ def load_hub(name: str, split: str) -> list[dict[str, Any]]:
 
 
 def to_items(records: Iterable[dict[str, Any]], source: str) -> list[QAItem]:
-    """Drop records without a question or answers (logged), merge duplicates keeping every answer."""
-    items: dict[str, QAItem] = {}
-    skipped = 0
+    """One item per record with a question and gold answers (the others are skipped, and logged)."""
+    items, skipped = [], 0
     for record in records:
         question, answers = str(record.get("question") or "").strip(), answers_of(record)
         if not question or not answers:
             skipped += 1
             continue
-        key = normalize_answer(question)
-        if key in items:
-            known = items[key].answers
-            known.extend(a for a in answers if a not in known)
-        else:
-            items[key] = QAItem(question=question, answers=list(dict.fromkeys(answers)))
+        items.append(QAItem(question=question, answers=list(dict.fromkeys(answers))))
     if skipped:
         logger.warning("%s: skipped %d records without a question or gold answers", source, skipped)
-    return list(items.values())
+    return items
+
+
+def merge_duplicates(items: Iterable[QAItem]) -> tuple[list[QAItem], int]:
+    """Training only: items whose questions normalise to the same text become one, answers united.
+    Returns the items and how many were merged away."""
+    merged: dict[str, QAItem] = {}
+    n = 0
+    for item in items:
+        key = normalize_answer(item.question)
+        if key in merged:
+            known = merged[key].answers
+            known.extend(a for a in item.answers if a not in known)
+            n += 1
+        else:
+            merged[key] = QAItem(question=item.question, answers=list(item.answers))
+    return list(merged.values()), n
 
 
 def load_set(name: str, role: str, *, source_dir: Path | None = None, hub: bool = False) -> list[QAItem]:
     if hub:
+        if role != "train" and name not in HUB_EVAL_SPLITS:
+            raise ValueError(f"--hub knows the evaluation split of {', '.join(HUB_EVAL_SPLITS)}, not {name!r}; "
+                             "use --source-dir for other sets")
         split = "train" if role == "train" else HUB_EVAL_SPLITS[name]
         return to_items(load_hub(name, split), f"{HUB_DATASET}/{name}/{split}")
     if source_dir is None:
@@ -146,18 +166,36 @@ def make_row(dataset: str, split: str, index: int, item: QAItem) -> dict[str, An
     }
 
 
-def build_rows(sets: dict[str, list[QAItem]], split: str, *, dedupe_across: bool) -> list[dict[str, Any]]:
-    rows, seen = [], set()
+def build_train_rows(sets: dict[str, list[QAItem]]) -> tuple[list[dict[str, Any]], int]:
+    """Training rows with duplicates merged within a set and dropped across sets (the first set's
+    row stays). Returns the rows and the number of duplicate questions merged or dropped."""
+    rows, seen, merged = [], set(), 0
     for dataset, items in sets.items():
+        unique, n = merge_duplicates(items)
+        merged += n
         index = 0
-        for item in items:
+        for item in unique:
             key = normalize_answer(item.question)
-            if dedupe_across and key in seen:
+            if key in seen:
+                merged += 1
                 continue
             seen.add(key)
-            rows.append(make_row(dataset, split, index, item))
+            rows.append(make_row(dataset, "train", index, item))
             index += 1
-    return rows
+    return rows, merged
+
+
+def build_eval_rows(dataset: str, items: list[QAItem]) -> list[dict[str, Any]]:
+    """One row per source record, in source order."""
+    return [make_row(dataset, "test", index, item) for index, item in enumerate(items)]
+
+
+def seeded_sample(rows: list[dict[str, Any]], n: int | None, seed: int = VAL_SEED) -> list[dict[str, Any]]:
+    """A seeded sample of `n` rows, in their original order (all rows when `n` is None or larger)."""
+    if n is None or n >= len(rows):
+        return list(rows)
+    keep = sorted(random.Random(seed).sample(range(len(rows)), n))
+    return [rows[i] for i in keep]
 
 
 def write_parquet(rows: list[dict[str, Any]], path: Path) -> Path:
@@ -168,6 +206,13 @@ def write_parquet(rows: list[dict[str, Any]], path: Path) -> Path:
     return path
 
 
+@dataclass
+class Prepared:
+    counts: dict[str, int] = field(default_factory=dict)
+    """Rows per written file name."""
+    merged_train_duplicates: int = 0
+
+
 def prepare(
     out: Path,
     *,
@@ -175,30 +220,31 @@ def prepare(
     eval_sets: Sequence[str] = EVAL_SETS,
     source_dir: Path | None = None,
     hub: bool = False,
-) -> dict[str, int]:
-    """Write `train.parquet`, `test.parquet` (all evaluation sets) and `test_<set>.parquet`.
-
-    Returns row counts per written file name.
-    """
-    unknown = sorted(set(train) - set(EVAL_SETS)) + sorted(set(eval_sets) - set(EVAL_SETS))
-    if unknown:
-        raise ValueError(f"unknown dataset(s) {unknown}; known: {', '.join(EVAL_SETS)}")
-    counts: dict[str, int] = {}
+    val_sample: int | None = VAL_SAMPLE,
+    val_seed: int = VAL_SEED,
+) -> Prepared:
+    """Write `train.parquet`; `test_<set>.parquet` per evaluation set and `test.parquet` (all of them),
+    every source row; `val.parquet`, `val_sample` rows of each set (seeded) for verl's validation."""
+    result = Prepared()
     if train:
         train_sets = {name: load_set(name, "train", source_dir=source_dir, hub=hub) for name in train}
-        rows = build_rows(train_sets, "train", dedupe_across=True)
+        rows, result.merged_train_duplicates = build_train_rows(train_sets)
         write_parquet(rows, out / "train.parquet")
-        counts["train.parquet"] = len(rows)
+        result.counts["train.parquet"] = len(rows)
     if eval_sets:
         eval_rows: list[dict[str, Any]] = []
+        val_rows: list[dict[str, Any]] = []
         for name in eval_sets:
-            rows = build_rows({name: load_set(name, "test", source_dir=source_dir, hub=hub)}, "test", dedupe_across=False)
+            rows = build_eval_rows(name, load_set(name, "test", source_dir=source_dir, hub=hub))
             write_parquet(rows, out / f"test_{name}.parquet")
-            counts[f"test_{name}.parquet"] = len(rows)
+            result.counts[f"test_{name}.parquet"] = len(rows)
             eval_rows += rows
+            val_rows += seeded_sample(rows, val_sample, val_seed)
         write_parquet(eval_rows, out / "test.parquet")
-        counts["test.parquet"] = len(eval_rows)
-    return counts
+        result.counts["test.parquet"] = len(eval_rows)
+        write_parquet(val_rows, out / "val.parquet")
+        result.counts["val.parquet"] = len(val_rows)
+    return result
 
 
 def read_eval_set(data_dir: Path, name: str) -> list[dict[str, Any]]:

@@ -1,9 +1,12 @@
-"""Running a policy outside verl through the same tag protocol: `serpsim-train eval` and `ask`.
+"""Running a policy outside verl through the same turn protocol: `serpsim-train eval` and `ask`.
 
-`run_episode` is the one episode function: the policy (any OpenAI-compatible server, or a local
-Hugging Face model) writes until `</search>` or `</answer>`; a search goes through the same
-`Searcher` the trainer uses, as the evaluation split (no gold answer, no injected noise); turns
-follow the agent loop's rules (`max_turns` action turns, then one answer-only generation).
+`run_episode` is the one episode function: the prompt is rendered as in training (the data row's
+messages through the tokenizer's own chat template, `turns.render_prompt`), the turns follow
+`turns.TurnProtocol` (stop strings, invalid action, observation cap in tokens, trajectory budget,
+final answer-only turn), a search goes through the same `Searcher` the trainer uses, as the
+evaluation split (no gold answer, no injected noise), and the policy's own text is scored by the
+reward function verl calls. A policy is any OpenAI-compatible completions server (it receives
+the context as token ids) or a local Hugging Face model.
 """
 
 from __future__ import annotations
@@ -11,35 +14,38 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import httpx
 
-from .reward import METRICS, compute_score, gold_answers
-from .search import AgentSettings, SearchContext, Searcher
-from .tags import (
-    INVALID_ACTION_MESSAGE,
-    STOP_STRINGS,
-    cut_at_stop,
-    information_block,
-    instruction_for,
-    parse_action,
-)
+from .reward import METRICS, POLICY_TEXT_KEY, compute_score, gold_answers
+from .search import AgentSettings, SearchContext, Searcher, SearchOutcome
+from .tags import STOP_STRINGS, cut_at_stop, instruction_for
+from .turns import Generation, OnTurn, Turn, TurnProtocol, render_prompt
 
 logger = logging.getLogger(__name__)
 
 EVAL_SPLIT = "test"
-DEFAULT_SYSTEM = "You are a helpful assistant."  # what Qwen2.5's chat template adds when none is given
+DEFAULT_RESPONSE_LENGTH = 4096
+"""The trajectory's token budget: the packaged run configs' `data.max_response_length`."""
 
 
 class Policy(Protocol):
-    async def complete(self, question: str, trajectory: str) -> str:
-        """Continue the assistant's text `trajectory` for `question`; stop after a closing tag."""
+    tokenizer: Any
+
+    async def generate(self, context_ids: list[int], max_tokens: int) -> Generation:
+        """Continue `context_ids` (prompt + trajectory so far) by at most `max_tokens` tokens,
+        stopping after a closing tag."""
         ...
+
+
+def load_tokenizer(path: str) -> Any:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(path)
 
 
 def close_open_tag(text: str) -> str:
@@ -52,35 +58,22 @@ def close_open_tag(text: str) -> str:
 
 
 class OpenAIPolicy:
-    """A policy behind an OpenAI-compatible server (vLLM, SGLang...).
-
-    `completions`: the prompt is rendered here (`chatml` like Qwen's template, `plain` for base
-    models, or a tokenizer's own chat template) and the trajectory appended, so the model continues
-    its own turn exactly as in training. `chat`: the partial assistant message is continued with
-    vLLM's `continue_final_message`.
-    """
+    """A policy behind an OpenAI-compatible completions endpoint (vLLM, SGLang...). The context goes
+    as token ids (the OpenAI API's array-of-tokens prompt), so the server continues exactly the
+    sequence the trainer would have built; the text that comes back is tokenized here."""
 
     def __init__(
         self,
         url: str,
         model: str,
+        tokenizer: Any,
         *,
-        api: Literal["completions", "chat"] = "completions",
-        prompt_format: Literal["chatml", "plain", "tokenizer"] = "chatml",
-        tokenizer_path: str | None = None,
-        max_tokens: int = 500,
         temperature: float = 0.0,
         timeout_s: float = 120.0,
         api_key: str | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.model, self.api, self.prompt_format = model, api, prompt_format
-        self.max_tokens, self.temperature = max_tokens, temperature
-        self._tokenizer: Any = None
-        if prompt_format == "tokenizer":
-            from transformers import AutoTokenizer
-
-            self._tokenizer = AutoTokenizer.from_pretrained(tokenizer_path or model)
+        self.model, self.tokenizer, self.temperature = model, tokenizer, temperature
         base = url.rstrip("/")
         self._base = base if base.endswith("/v1") else base + "/v1"
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -89,86 +82,41 @@ class OpenAIPolicy:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    def render(self, question: str) -> str:
-        instruction = instruction_for(question)
-        if self.prompt_format == "plain":
-            return instruction
-        if self.prompt_format == "tokenizer":
-            return str(self._tokenizer.apply_chat_template(
-                [{"role": "user", "content": instruction}], add_generation_prompt=True, tokenize=False
-            ))
-        return (f"<|im_start|>system\n{DEFAULT_SYSTEM}<|im_end|>\n<|im_start|>user\n{instruction}<|im_end|>\n"
-                "<|im_start|>assistant\n")
-
-    async def complete(self, question: str, trajectory: str) -> str:
-        common = {"model": self.model, "max_tokens": self.max_tokens, "temperature": self.temperature,
-                  "stop": list(STOP_STRINGS), "include_stop_str_in_output": True}
-        if self.api == "completions":
-            body = {**common, "prompt": self.render(question) + trajectory}
-            data = await self._post("/completions", body)
-            text = data["choices"][0].get("text") or ""
-        else:
-            messages = [{"role": "user", "content": instruction_for(question)}]
-            body = dict(common)
-            if trajectory:
-                messages.append({"role": "assistant", "content": trajectory})
-                body.update(continue_final_message=True, add_generation_prompt=False)
-            body["messages"] = messages
-            data = await self._post("/chat/completions", body)
-            text = data["choices"][0]["message"].get("content") or ""
-        return close_open_tag(cut_at_stop(text))
-
-    async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        response = await self._http.post(self._base + path, json=body)
+    async def generate(self, context_ids: list[int], max_tokens: int) -> Generation:
+        body = {"model": self.model, "prompt": context_ids, "max_tokens": max_tokens,
+                "temperature": self.temperature, "stop": list(STOP_STRINGS), "include_stop_str_in_output": True}
+        response = await self._http.post(self._base + "/completions", json=body)
         if response.status_code >= 400:
-            raise RuntimeError(f"policy server {path}: HTTP {response.status_code}: {response.text[:300]}")
-        return dict(response.json())
+            raise RuntimeError(f"policy server /completions: HTTP {response.status_code}: {response.text[:300]}")
+        text = response.json()["choices"][0].get("text") or ""
+        return Generation(list(self.tokenizer.encode(close_open_tag(cut_at_stop(text)), add_special_tokens=False)))
 
 
 class LocalPolicy:
     """A Hugging Face model directory run in-process (CPU or GPU), greedy; for `ask`."""
 
-    def __init__(self, model_path: str, *, max_tokens: int = 500, device: str | None = None) -> None:
+    def __init__(self, model_path: str, *, device: str | None = None) -> None:
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM
 
-        self.tokenizer = AutoTokenizer.from_pretrained(model_path)
+        self.tokenizer = load_tokenizer(model_path)
         self.model = AutoModelForCausalLM.from_pretrained(model_path)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.model.to(self.device).eval()
-        self.max_tokens = max_tokens
 
-    def render(self, question: str) -> str:
-        instruction = instruction_for(question)
-        if getattr(self.tokenizer, "chat_template", None):
-            return str(self.tokenizer.apply_chat_template(
-                [{"role": "user", "content": instruction}], add_generation_prompt=True, tokenize=False
-            ))
-        return instruction
-
-    def _generate(self, prompt: str) -> str:
+    def _generate(self, context_ids: list[int], max_tokens: int) -> list[int]:
         import torch
 
-        ids = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(self.device)
+        ids = torch.tensor([context_ids], device=self.device)
         with torch.no_grad():
             out = self.model.generate(
-                **ids, max_new_tokens=self.max_tokens, do_sample=False, stop_strings=list(STOP_STRINGS),
-                tokenizer=self.tokenizer,
+                ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_tokens, do_sample=False,
+                stop_strings=list(STOP_STRINGS), tokenizer=self.tokenizer,
             )
-        return str(self.tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True))
+        return [int(t) for t in out[0, len(context_ids):]]
 
-    async def complete(self, question: str, trajectory: str) -> str:
-        text = await asyncio.to_thread(self._generate, self.render(question) + trajectory)
-        return close_open_tag(cut_at_stop(text))
-
-
-@dataclass
-class Turn:
-    text: str
-    action: str
-    content: str = ""
-    documents: str | None = None
-    search_ok: bool | None = None
+    async def generate(self, context_ids: list[int], max_tokens: int) -> Generation:
+        return Generation(await asyncio.to_thread(self._generate, context_ids, max_tokens))
 
 
 @dataclass
@@ -176,7 +124,10 @@ class Episode:
     question: str
     answers: list[str]
     trajectory: str = ""
-    turns: list[Turn] = field(default_factory=list)
+    """The whole response as verl decodes it (documents and messages included)."""
+    policy_text: str = ""
+    """What the policy wrote: what is scored."""
+    turns: list[dict[str, Any]] = field(default_factory=list)
     searches: int = 0
     search_failures: int = 0
     prediction: str | None = None
@@ -189,40 +140,38 @@ async def run_episode(
     searcher: Searcher,
     question: str,
     *,
+    messages: Sequence[dict[str, Any]] | None = None,
     answers: Sequence[str] = (),
     uid: str = "",
     agent: AgentSettings | None = None,
-    on_turn: Callable[[Turn], Awaitable[None] | None] | None = None,
+    response_length: int = DEFAULT_RESPONSE_LENGTH,
+    on_turn: OnTurn | None = None,
 ) -> Episode:
-    """One question through the tag protocol, scored when gold `answers` are given."""
+    """One question through the turn protocol, scored when gold `answers` are given. `messages` is
+    the data row's prompt (default: the Search-R1 instruction for `question`, as prepare-data writes)."""
     agent = agent or AgentSettings()
-    episode = Episode(question=question, answers=list(answers))
-    for turn_index in range(agent.max_turns + int(agent.final_turn)):
-        text = await policy.complete(question, episode.trajectory)
-        episode.trajectory += text
-        action = parse_action(text)
-        turn = Turn(text=text, action=action.kind, content=action.content)
-        episode.turns.append(turn)
-        final = turn_index >= agent.max_turns
-        if action.kind == "search" and not final:
-            ctx = SearchContext(step=0, split=EVAL_SPLIT, uid=uid, turn=turn_index)
-            outcome = await searcher.search(action.content, ctx)
-            episode.searches += 1
-            episode.search_failures += not outcome.ok
-            turn.documents, turn.search_ok = outcome.text, outcome.ok
-            episode.trajectory += information_block(outcome.text)
-        elif action.kind == "invalid" and not final:
-            episode.trajectory += INVALID_ACTION_MESSAGE
-        if on_turn is not None:
-            maybe = on_turn(turn)
-            if asyncio.iscoroutine(maybe):
-                await maybe
-        if action.kind == "answer" or final:
-            break
-    result = compute_score(None, episode.trajectory, list(answers))
-    episode.prediction = next((t.content for t in reversed(episode.turns) if t.action == "answer"), None)
+    protocol = TurnProtocol(policy.tokenizer, agent, response_length)
+    prompt = list(messages) if messages is not None else [{"role": "user", "content": instruction_for(question)}]
+    prompt_ids = render_prompt(policy.tokenizer, prompt, agent.prompt_format)
+
+    async def search(query: str, turn: int) -> SearchOutcome:
+        return await searcher.search(query, SearchContext(step=0, split=EVAL_SPLIT, uid=uid, turn=turn))
+
+    traj = await protocol.run(prompt_ids, policy.generate, search, on_turn=on_turn)
+    episode = Episode(question=question, answers=list(answers), trajectory=protocol.decode(traj.response_ids),
+                      policy_text=traj.policy_text, turns=[_turn_record(t) for t in traj.turns],
+                      searches=len(traj.searches), search_failures=sum(not s.ok for s in traj.searches))
+    result = compute_score(None, episode.trajectory, list(answers), extra_info={POLICY_TEXT_KEY: traj.policy_text})
+    episode.prediction = next((t.content for t in reversed(traj.turns) if t.action == "answer"), None)
     episode.scores = {m: float(result[m]) for m in METRICS}
     return episode
+
+
+def _turn_record(turn: Turn) -> dict[str, Any]:
+    record: dict[str, Any] = {"text": turn.text, "action": turn.action, "content": turn.content}
+    if turn.search is not None:
+        record.update(search_ok=turn.search.ok, documents=turn.search.documents, error=turn.search.error)
+    return record
 
 
 @dataclass
@@ -237,18 +186,13 @@ class SetResult:
     errors: int
 
 
-def sample_rows(rows: list[dict[str, Any]], n: int | None, seed: int = 0) -> list[dict[str, Any]]:
-    if n is None or n >= len(rows):
-        return rows
-    return random.Random(seed).sample(rows, n)
-
-
 async def evaluate_sets(
     policy: Policy,
     searcher: Searcher,
     sets: dict[str, list[dict[str, Any]]],
     *,
     agent: AgentSettings | None = None,
+    response_length: int = DEFAULT_RESPONSE_LENGTH,
     concurrency: int = 8,
     progress: bool = True,
     predictions_dir: Path | None = None,
@@ -263,10 +207,11 @@ async def evaluate_sets(
         extra = row.get("extra_info") or {}
         question = str(extra.get("question") or "")
         golds = gold_answers((row.get("reward_model") or {}).get("ground_truth"))
+        messages = [dict(m) for m in row["prompt"]] if row.get("prompt") is not None else None
         async with gate:
             try:
-                return await run_episode(policy, searcher, question, answers=golds, uid=str(extra.get("uid", "")),
-                                         agent=agent)
+                return await run_episode(policy, searcher, question, messages=messages, answers=golds,
+                                         uid=str(extra.get("uid", "")), agent=agent, response_length=response_length)
             except Exception as exc:  # one broken request must not end a long evaluation
                 logger.warning("%s: %r failed: %s", name, question, exc)
                 ep = Episode(question=question, answers=golds, error=f"{type(exc).__name__}: {exc}")
@@ -310,21 +255,29 @@ def summary(results: list[SetResult]) -> dict[str, Any]:
     return {"sets": {r.name: asdict(r) for r in results}, "average": average}
 
 
+METRIC_NOTE = (
+    "EM (strict): the normalised prediction equals a gold answer. cover-EM: a normalised gold answer is "
+    "contained in the prediction; this is what ZeroSearch's and Search-R1's tables call EM. F1: token F1 "
+    "(ZeroSearch's reward). Normalisation: SQuAD's (lower case, no punctuation or articles)."
+)
+
+
 def markdown_table(results: list[SetResult]) -> str:
     avg = summary(results)["average"]
-    lines = ["| set | n | EM | cover-EM | F1 | searches/q | failed searches |", "|---|---|---|---|---|---|---|"]
+    lines = ["| set | n | EM (strict) | cover-EM (paper's EM) | F1 | searches/q | failed searches |",
+             "|---|---|---|---|---|---|---|"]
     for r in results:
         lines.append(f"| {r.name} | {r.n} | {100 * r.em:.2f} | {100 * r.cover_em:.2f} | {100 * r.f1:.2f} | "
                      f"{r.searches_per_question:.2f} | {r.failed_searches} |")
     lines.append(f"| **average** | {sum(r.n for r in results)} | {100 * avg['em']:.2f} | {100 * avg['cover_em']:.2f} | "
                  f"{100 * avg['f1']:.2f} | {avg['searches_per_question']:.2f} | "
                  f"{sum(r.failed_searches for r in results)} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + f"\n\n{METRIC_NOTE}\n"
 
 
 def write_report(out: Path, results: list[SetResult], meta: dict[str, Any]) -> tuple[Path, Path]:
     out.mkdir(parents=True, exist_ok=True)
     json_path, md_path = out / "results.json", out / "results.md"
-    json_path.write_text(json.dumps({**summary(results), "meta": meta}, indent=2) + "\n")
+    json_path.write_text(json.dumps({**summary(results), "metrics": METRIC_NOTE, "meta": meta}, indent=2) + "\n")
     md_path.write_text(markdown_table(results))
     return json_path, md_path

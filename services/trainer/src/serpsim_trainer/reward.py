@@ -1,9 +1,11 @@
 """QA rewards for verl's `reward.custom_reward_function` hook: F1 (ZeroSearch's reward), strict
 exact match, and cover-EM (gold contained in the prediction: what ZeroSearch's tables call EM).
 
-Only the policy's own text is scored: `<information>` blocks (retrieved documents, which verl
-includes in `solution_str`) are removed before the LAST `<answer>` is taken; the prompt is not part
-of `solution_str`. No answer scores 0.0; nothing here raises on odd input.
+Only the policy's own text is scored. verl's `solution_str` is the whole decoded response, the
+documents and the invalid-action message (which names `<answer> and </answer>`) included; our agent
+loops report what the policy itself wrote in `extra_fields["policy_text"]`, which verl merges into
+`extra_info`, and the LAST `<answer>` of that text is the prediction. A trajectory from any other
+loop falls back to `tags.strip_injected`. No answer scores 0.0; nothing here raises on odd input.
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any, Literal
 
-from .tags import strip_information
+from .tags import last_answer, strip_injected
 
 Metric = Literal["f1", "em", "cover_em"]
 METRICS: tuple[Metric, ...] = ("f1", "em", "cover_em")
+POLICY_TEXT_KEY = "policy_text"
+"""`extra_fields` / `extra_info` key: the policy's own text of a trajectory (`turns.Trajectory.policy_text`)."""
 
-_ANSWER_RE = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
 _ARTICLES_RE = re.compile(r"\b(a|an|the)\b")
 _PUNCT = set(string.punctuation)
 
@@ -33,10 +36,11 @@ def normalize_answer(text: str) -> str:
     return " ".join(_ARTICLES_RE.sub(" ", text).split())
 
 
-def extract_answer(solution_str: str) -> str | None:
-    """The last `<answer>...</answer>` outside retrieved documents, or None."""
-    matches = _ANSWER_RE.findall(strip_information(solution_str or ""))
-    return matches[-1].strip() if matches else None
+def policy_text(solution_str: str | None, extra_info: dict[str, Any] | None = None) -> str:
+    """What the policy wrote: the agent loop's report when there is one, else `solution_str` without
+    the protocol's injected blocks."""
+    reported = (extra_info or {}).get(POLICY_TEXT_KEY)
+    return reported if isinstance(reported, str) else strip_injected(solution_str or "")
 
 
 def gold_answers(ground_truth: Any) -> list[str]:
@@ -89,7 +93,7 @@ def compute_score(
     """verl's hook. `score` is `metric` (F1 by default); `f1`, `em`, `cover_em` are always reported."""
     if metric not in _SCORERS:
         raise ValueError(f"unknown reward metric {metric!r}; choose one of {METRICS}")
-    answer = extract_answer(solution_str)
+    answer = last_answer(policy_text(solution_str, extra_info))
     scores = score_prediction(answer, gold_answers(ground_truth))
     result: dict[str, Any] = {"score": scores[metric], **scores, "has_answer": float(answer is not None)}
     # Always the same keys: verl stacks reward extra info across samples.

@@ -7,21 +7,27 @@ tool YAML that both agent loops read (with the curriculum's length tied to
 `trainer.total_training_steps`). `write_run_files` saves both files in the run directory.
 Then either `dry_run` imports every class and function the config names and runs verl's own
 config validation, or `launch` starts `python -m verl.trainer.main_ppo` on the saved config (a
-subprocess, so the CPU plugin's environment variables reach it before verl is imported) and
-watches it: after each step it stops the run if too many of that step's searches failed.
+subprocess, so the CPU plugin's environment variables reach it before verl is imported).
+
+The search-failure bound runs inside verl's V1 trainer (`replay_buffer.FailureBoundReplayBuffer`,
+wired here through `trainer.v1.sampler`): a step whose failed share of searches passes
+`serpsim.max_search_failure_rate` stops the run before its update. Only the V1 trainer in its
+`sync` mode passes our agent loops the step and rollout index they need and runs that check, so
+a plan for anything else is refused.
 
 Run directory layout (`serpsim.run_dir`):
-    config.yaml         the composed verl config (launch input; re-written on every launch)
-    search_tool.yaml    the rendered search tool / agent-loop settings
-    checkpoints/        trainer.default_local_dir: a second launch resumes from the latest
-    metrics.jsonl       verl's `file` logger: one line per step (rotated, not truncated, on resume)
-    search_trace.jsonl  one line per search call (step, uid, question, quality, seed, ok, ...)
+    config.yaml          the composed verl config (launch input; re-written on every launch)
+    search_tool.yaml     the rendered search tool / agent-loop settings
+    checkpoints/         trainer.default_local_dir: a second launch resumes from the latest
+    metrics.jsonl        verl's `file` logger: one line per step (rotated, not truncated, on resume)
+    search_trace.jsonl   one line per search call (launch, step, uid, question, quality, seed, ok,
+                         documents, digest, ...)
+    search_failure.json  written when the bound stopped the run (step, share, first errors, launch)
 """
 
 from __future__ import annotations
 
 import importlib
-import json
 import logging
 import os
 import signal
@@ -32,9 +38,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
+
+from .failure_bound import SearchFailureRateExceeded, read_report
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +54,9 @@ TOOL_CONFIG_KEY = "actor_rollout_ref.rollout.multi_turn.tool_config_path"
 CPU_PLATFORM_MODULE = "serpsim_trainer.cpu_platform"
 # verl's built-in agent loops, importable without our YAML.
 BUILTIN_AGENT_LOOPS = frozenset({"single_turn_agent", "tool_agent"})
+REPLAY_BUFFER_PATH = "pkg://serpsim_trainer.replay_buffer"
+REPLAY_BUFFER_NAME = "FailureBoundReplayBuffer"
+DEFAULT_MAX_SEARCH_FAILURE_RATE = 0.2
 
 # What verl 0.9.1 needs to train on a CPU (reference/verl_cpu_training.md, fixes 2-11), as overrides.
 CPU_OVERRIDES: tuple[str, ...] = (
@@ -93,10 +105,6 @@ class RunConfigError(ValueError):
     """The run config (or an override) is malformed, or names something that cannot be imported."""
 
 
-class SearchFailureRateError(RuntimeError):
-    """A finished training step had a larger share of failed searches than the configured bound."""
-
-
 class SerpsimSection(BaseModel):
     """The `serpsim:` section of a run config. `search`, `curriculum` and `agent` are passed to the
     agent engineer's `SearchSettings` (validated there, in `write_run_files`/`dry_run`)."""
@@ -104,8 +112,7 @@ class SerpsimSection(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     run_dir: str = "runs/zerosearch"
-    max_search_failure_rate: float | None = Field(default=0.2, ge=0.0, le=1.0)
-    failure_check_min_calls: int = Field(default=8, ge=1)
+    max_search_failure_rate: float | None = Field(default=DEFAULT_MAX_SEARCH_FAILURE_RATE, ge=0.0, le=1.0)
     search: dict[str, Any] = Field(default_factory=dict)
     curriculum: dict[str, Any] = Field(default_factory=dict)
     agent: dict[str, Any] = Field(default_factory=dict)
@@ -120,6 +127,7 @@ class RunPlan:
     run_dir: Path
     tool_config: dict[str, Any]
     overrides: list[str]
+    launch_id: str
     env: dict[str, str] = field(default_factory=dict)
     cpu: bool = False
 
@@ -138,6 +146,10 @@ class RunPlan:
     @property
     def trace_path(self) -> Path:
         return self.run_dir / "search_trace.jsonl"
+
+    @property
+    def failure_report_path(self) -> Path:
+        return self.run_dir / "search_failure.json"
 
 
 # ---------------------------------------------------------------- run config files
@@ -259,18 +271,26 @@ def plan_run(config_file: str | Path, overrides: Sequence[str] = (), *, cpu: boo
         raise RunConfigError(f"{path}: serpsim section: {exc}") from exc
 
     run_dir = Path(serpsim.run_dir).expanduser().resolve()
+    launch_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid4().hex[:6]}"
     ours = [f"{key}={hydra_value(value)}" for key, value in verl_raw.items()]
+    sampler = "trainer.v1.sampler"
     wiring = [
         f"{TOOL_CONFIG_KEY}={hydra_value(str(run_dir / 'search_tool.yaml'))}",
         f"trainer.default_local_dir={hydra_value(str(run_dir / 'checkpoints'))}",
+        f"{sampler}.custom_sampler.path={hydra_value(REPLAY_BUFFER_PATH)}",
+        f"{sampler}.custom_sampler.name={hydra_value(REPLAY_BUFFER_NAME)}",
+        f"+{sampler}.sampler_kwargs.max_failure_rate={hydra_value(serpsim.max_search_failure_rate)}",
+        f"+{sampler}.sampler_kwargs.report_path={hydra_value(str(run_dir / 'search_failure.json'))}",
+        f"+{sampler}.sampler_kwargs.launch={hydra_value(launch_id)}",
     ]
     merged = merge_overrides(ours, wiring, CPU_OVERRIDES if cpu else (), verl_cli)
     config = compose_verl_config(merged)
+    check_trainer_support(config)
 
     total_steps = config.trainer.total_training_steps
     if total_steps is None:
         raise RunConfigError("trainer.total_training_steps must be set: the curriculum's length is that number")
-    tool_config = render_tool_config(serpsim, int(total_steps), run_dir / "search_trace.jsonl")
+    tool_config = render_tool_config(serpsim, int(total_steps), run_dir / "search_trace.jsonl", launch_id)
 
     env = {"TOKENIZERS_PARALLELISM": "false", "HYDRA_FULL_ERROR": "1",
            "VERL_FILE_LOGGER_PATH": str(run_dir / "metrics.jsonl")}
@@ -281,7 +301,35 @@ def plan_run(config_file: str | Path, overrides: Sequence[str] = (), *, cpu: boo
         for key, value in CPU_ENV_DEFAULTS.items():
             env[key] = os.environ.get(key, value)
     return RunPlan(config=config, serpsim=serpsim, run_dir=run_dir, tool_config=tool_config,
-                   overrides=merged, env=env, cpu=cpu)
+                   overrides=merged, launch_id=launch_id, env=env, cpu=cpu)
+
+
+def check_trainer_support(config: Any) -> None:
+    """Refuse what our agent loops or the failure bound cannot serve correctly (see module docstring)."""
+    trainer = config.trainer
+    if not trainer.use_v1:
+        raise RunConfigError(
+            "trainer.use_v1=false (verl's legacy trainer) is not supported: it passes agent loops neither the "
+            "training step nor the rollout index (the curriculum would stay at p = 0 and seeds would repeat "
+            "across workers), and it has no per-step search-failure bound. Use verl's V1 trainer (the default)."
+        )
+    if trainer.v1.trainer_mode != "sync":
+        raise RunConfigError(
+            f"trainer.v1.trainer_mode={trainer.v1.trainer_mode!r} is not supported: the search-failure bound is "
+            "wired into the sync trainer's replay buffer; use trainer.v1.trainer_mode=sync"
+        )
+    custom = trainer.v1.sampler.custom_sampler
+    if (custom.path, custom.name) != (REPLAY_BUFFER_PATH, REPLAY_BUFFER_NAME):
+        raise RunConfigError(
+            f"trainer.v1.sampler.custom_sampler must stay {REPLAY_BUFFER_PATH}:{REPLAY_BUFFER_NAME} "
+            "(it enforces serpsim.max_search_failure_rate per step)"
+        )
+    filter_groups = config.algorithm.get("filter_groups") or {}
+    if filter_groups.get("enable") or trainer.v1.sampler.get("sync_refill_failed_groups"):
+        raise RunConfigError(
+            "algorithm.filter_groups (DAPO) and trainer.v1.sampler.sync_refill_failed_groups are not supported: "
+            "verl applies them only in its own replay buffer, not in the one that bounds search failures"
+        )
 
 
 def _add_module(modules: str, module: str) -> str:
@@ -289,9 +337,10 @@ def _add_module(modules: str, module: str) -> str:
     return ",".join([*names, module] if module not in names else names)
 
 
-def render_tool_config(serpsim: SerpsimSection, total_steps: int, trace_path: Path) -> dict[str, Any]:
+def render_tool_config(serpsim: SerpsimSection, total_steps: int, trace_path: Path, launch: str) -> dict[str, Any]:
     """The packaged `configs/search_tool.yaml` with its search tool's `config` block replaced by the
-    run's `serpsim:` settings; the curriculum runs over the run's `total_steps`."""
+    run's `serpsim:` settings; the curriculum runs over the run's `total_steps`; trace lines carry
+    the launch's tag."""
     template = yaml.safe_load((CONFIG_DIR / "search_tool.yaml").read_text())
     tools = template.get("tools") or []
     search_tools = [t for t in tools if str(t.get("class_name", "")).endswith(".SearchTool")]
@@ -301,8 +350,7 @@ def render_tool_config(serpsim: SerpsimSection, total_steps: int, trace_path: Pa
     block = _deep_merge(block, serpsim.search)
     block["curriculum"] = {**block.get("curriculum", {}), **serpsim.curriculum, "total_steps": total_steps}
     block["agent"] = {**block.get("agent", {}), **serpsim.agent}
-    block["max_failure_rate"] = serpsim.max_search_failure_rate
-    block["failure_check_min_calls"] = serpsim.failure_check_min_calls
+    block["launch"] = launch
     block.setdefault("trace_path", None)
     if not block["trace_path"]:
         block["trace_path"] = str(trace_path)
@@ -394,6 +442,7 @@ def dry_run(plan: RunPlan) -> list[str]:
         )
     for tool in plan.tool_config.get("tools") or []:
         check("tool", str(tool.get("class_name")))
+    check("replay buffer (search-failure bound)", f"serpsim_trainer.replay_buffer.{REPLAY_BUFFER_NAME}")
     settings_cls = check("search settings", "serpsim_trainer.search.SearchSettings")
     search_block = next(t["config"] for t in plan.tool_config["tools"] if t["class_name"].endswith(".SearchTool"))
     try:
@@ -429,7 +478,8 @@ def dry_run(plan: RunPlan) -> list[str]:
         f"{steps} steps, lr {cfg.actor_rollout_ref.actor.optim.lr}",
         f"curriculum: p(noisy) {curriculum.get('start')} -> {curriculum.get('end')} over {steps} steps, "
         f"base {curriculum.get('base')}",
-        f"search: {search_block['kind']} {search_block.get('url')} top-{search_block['topk']}",
+        f"search: {search_block['kind']} {search_block.get('url')} top-{search_block['topk']}, a step stops the "
+        f"run above {plan.serpsim.max_search_failure_rate} failed searches",
         f"agent loop: {rollout.agent.default_agent_loop} ({loops_path})",
         f"run dir: {plan.run_dir} (device: {'cpu' if plan.cpu else cfg.trainer.device})",
         *checked,
@@ -468,30 +518,27 @@ def _verl_validate(plan: RunPlan) -> str:
 # ---------------------------------------------------------------- launch
 
 
-def launch(plan: RunPlan, *, poll_s: float = 2.0) -> int:
+def launch(plan: RunPlan) -> int:
     """Run verl's `main_ppo` on the saved config; return its exit code. Resumes from the run
-    directory's latest checkpoint (`trainer.resume_mode=auto`)."""
+    directory's latest checkpoint (`trainer.resume_mode=auto`). Raises `SearchFailureRateExceeded`
+    when this launch was stopped by the search-failure bound."""
     write_run_files(plan)
     _rotate(plan.metrics_path)
     cmd = [sys.executable, "-m", "verl.trainer.main_ppo", f"--config-path={plan.run_dir}", "--config-name=config",
            f"hydra.run.dir={plan.run_dir / 'hydra'}", "hydra.output_subdir=null"]
     env = {**os.environ, **plan.env}
-    logger.info("launching verl (%s): %s", "cpu" if plan.cpu else "gpu", " ".join(cmd))
+    logger.info("launching verl (%s, launch %s): %s", "cpu" if plan.cpu else "gpu", plan.launch_id, " ".join(cmd))
     proc = subprocess.Popen(cmd, env=env, start_new_session=True)
-    monitor = FailureMonitor(plan.metrics_path, plan.trace_path, plan.serpsim.max_search_failure_rate,
-                             plan.serpsim.failure_check_min_calls)
     try:
-        while proc.poll() is None:
-            time.sleep(poll_s)
-            monitor.check()
-        monitor.check()
-    except SearchFailureRateError:
-        _stop(proc)
-        raise
+        rc = proc.wait()
     except KeyboardInterrupt:
         _stop(proc)
         raise
-    return int(proc.returncode)
+    if rc != 0:
+        report = read_report(plan.failure_report_path, plan.launch_id)
+        if report is not None:
+            raise SearchFailureRateExceeded(report.message())
+    return int(rc)
 
 
 def _rotate(path: Path) -> None:
@@ -513,72 +560,3 @@ def _stop(proc: subprocess.Popen[bytes], grace_s: float = 30.0) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-
-
-@dataclass
-class StepSearchStats:
-    step: int
-    calls: int
-    failures: int
-
-    @property
-    def rate(self) -> float:
-        return self.failures / self.calls if self.calls else 0.0
-
-
-def step_search_stats(trace_path: Path, step: int, split: str = "train") -> StepSearchStats:
-    """Calls and failures of one step, from the search trace the agent loops write."""
-    calls = failures = 0
-    if trace_path.exists():
-        for line in trace_path.read_text(encoding="utf-8").splitlines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line still being written
-            if record.get("step") == step and record.get("split", split) == split:
-                calls += 1
-                failures += not record.get("ok", True)
-    return StepSearchStats(step, calls, failures)
-
-
-class FailureMonitor:
-    """After each step verl logs (a line in metrics.jsonl), check that step's search failure rate."""
-
-    def __init__(self, metrics_path: Path, trace_path: Path, bound: float | None, min_calls: int) -> None:
-        self.metrics_path = metrics_path
-        self.trace_path = trace_path
-        self.bound = bound
-        self.min_calls = min_calls
-        self._offset = 0
-        self.checked_steps: list[StepSearchStats] = []
-
-    def check(self) -> None:
-        for step in self._new_steps():
-            stats = step_search_stats(self.trace_path, step)
-            self.checked_steps.append(stats)
-            logger.info("step %d: %d searches, %d failed", step, stats.calls, stats.failures)
-            if self.bound is not None and stats.calls >= self.min_calls and stats.rate > self.bound:
-                raise SearchFailureRateError(
-                    f"step {step}: {stats.failures} of {stats.calls} searches failed ({stats.rate:.0%}), above "
-                    f"serpsim.max_search_failure_rate={self.bound:.0%}. Check the search backend (simulator "
-                    f"/readyz, URL, API key); the run resumes from its last checkpoint when relaunched."
-                )
-
-    def _new_steps(self) -> list[int]:
-        if not self.metrics_path.exists():
-            return []
-        with self.metrics_path.open("rb") as fh:
-            fh.seek(self._offset)
-            chunk = fh.read()
-        complete = chunk[: chunk.rfind(b"\n") + 1]
-        self._offset += len(complete)
-        steps = []
-        for line in complete.splitlines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            # Validation-only lines carry val-* metrics; a training step has training/global_step.
-            if "training/global_step" in (record.get("data") or {}):
-                steps.append(int(record["step"]))
-        return steps

@@ -4,9 +4,10 @@ search through a `Searcher` built from one `SearchBackendConfig`.
 A `Searcher` owns one `serpsim_protocol.SearchClient`, chooses each call's `quality` from the
 curriculum (training split only), derives each call's seed from (run seed, step, sample uid,
 rollout index, turn) so that the rollouts of one prompt see different documents and a run
-replays, renders `Doc k: ...` lines, and counts failures per step. A failed search is shown to
-the policy as ZeroSearch did (`No information available`), but it is never silent: it is counted,
-logged and traced, and the configured `max_failure_rate` bound is checked.
+replays, and renders `Doc k: ...` lines. A failed search is shown to the policy as ZeroSearch did
+(`No information available`), but it is never silent: the outcome says so, it is logged and
+traced, the agent loops report it per trajectory, and the trainer stops a run whose step has too
+many (`failure_bound`). A search never raises for a failure of the backend.
 """
 
 from __future__ import annotations
@@ -56,13 +57,7 @@ class SearchBackendConfig(BaseModel):
     seed: int = Field(default=0, description="run seed; every call's seed derives from it")
     retrieve_path: str = "/retrieve"
     trace_path: str | None = Field(default=None, description="JSONL file: one line per search call")
-    max_failure_rate: float | None = Field(
-        default=0.5, ge=0.0, le=1.0, description="a step whose failed share of searches passes this stops the run"
-    )
-    failure_check_min_calls: int = Field(default=8, ge=1, description="calls in a step before the bound is checked")
-    stop_on_failure_rate: bool = Field(
-        default=True, description="raise SearchFailureRateExceeded in the rollout when the bound is passed"
-    )
+    launch: str | None = Field(default=None, description="tag of the launch, written on every trace line")
 
     @model_validator(mode="after")
     def _backend_rules(self) -> SearchBackendConfig:
@@ -117,22 +112,6 @@ def load_search_settings(path: str | Path, tool_name: str = "search") -> SearchS
     return SearchSettings.model_validate(data)
 
 
-class SearchFailureRateExceeded(RuntimeError):
-    """Too many searches failed in one step: the backend is down or overloaded; stop the run."""
-
-
-def check_failure_rate(calls: int, failures: int, bound: float | None, min_calls: int = 1) -> None:
-    """Raise `SearchFailureRateExceeded` when `failures / calls` passes `bound` (for per-step checks)."""
-    if bound is None or calls < min_calls or calls == 0:
-        return
-    rate = failures / calls
-    if rate > bound:
-        raise SearchFailureRateExceeded(
-            f"{failures} of {calls} searches failed ({rate:.0%}), above the configured bound {bound:.0%}: "
-            "check the search backend (simulator /readyz, URL, API key)"
-        )
-
-
 def derive_seed(run_seed: int, step: int, uid: str, rollout: int, turn: int) -> int:
     """A stable 31-bit seed per search call (Python's `hash()` is salted per process; this is not)."""
     key = f"{run_seed}|{step}|{uid}|{rollout}|{turn}".encode()
@@ -159,22 +138,19 @@ class SearchContext:
 @dataclass
 class SearchOutcome:
     text: str
+    """What the policy is shown: `Doc k: ...` lines, or `No information available`."""
     ok: bool
     quality: Quality | None
     p_noisy: float | None
     seed: int
-    n_docs: int = 0
+    documents: list[str] = field(default_factory=list)
     error: str | None = None
     latency_s: float = 0.0
     search_id: str | None = None
 
-
-@dataclass
-class StepCounters:
-    calls: int = 0
-    failures: int = 0
-    noisy: int = 0
-    empty: int = 0
+    @property
+    def n_docs(self) -> int:
+        return len(self.documents)
 
 
 @dataclass
@@ -185,26 +161,30 @@ class _Clients:
 
 
 def render_serpapi(response: SearchResponse, topk: int) -> list[str]:
-    """`organic_results` as document texts. The simulator puts the whole document in `snippet` and
-    its first words in `title`; real SerpApi has distinct title and snippet: keep both."""
+    """`organic_results` as document texts. A simulated response (it carries serpsim's `simulation`
+    block) holds each written document in `snippet`: the document alone, exactly what ZeroSearch
+    showed its policy. Real SerpApi results are a title and a snippet: both."""
+    simulated = response.simulation is not None
     docs = []
     for result in response.organic_results[:topk]:
         title, snippet = result.title.strip(), (result.snippet or "").strip()
-        if not snippet:
+        if simulated or not title:
+            docs.append(snippet or title)
+        elif not snippet:
             docs.append(title)
-        elif not title or snippet.startswith(title.rstrip(". …")):
-            docs.append(snippet)
         else:
             docs.append(f"{title}: {snippet}")
     return [d for d in docs if d]
 
 
 def render_retrieve(response: RetrieveResponse, topk: int) -> list[str]:
-    """Search-R1 `contents` = "Title"\\ntext."""
+    """Search-R1 `contents` = "Title"\\ntext; a hit is `{"document", "score"}`, or the bare document
+    when the server was not asked for scores (Search-R1's own server)."""
     hits = response.result[0] if response.result else []
     docs = []
     for hit in hits[:topk]:
-        title, text = hit.document.title.strip().strip('"'), hit.document.text.strip()
+        document = getattr(hit, "document", hit)
+        title, text = document.title.strip().strip('"'), document.text.strip()
         if not text:
             docs.append(title)
         elif not title or text.startswith(title):
@@ -226,20 +206,13 @@ class Searcher:
         self._transport = transport
         self._api_key = self._read_api_key()
         self._clients = _Clients()
-        self.counters: dict[tuple[str, int], StepCounters] = {}
-        self.totals = StepCounters()
-        self._warned_steps: set[tuple[str, int]] = set()
-        self._rollouts: dict[tuple[int, str, str], int] = {}
+        self._warned: set[str] = set()
 
-    def next_rollout(self, step: int, split: str, uid: str) -> int:
-        """Rollout index for trainers that do not pass one (verl's legacy trainer): the n-th
-        trajectory of (step, split, uid) built in this process. Old steps are forgotten."""
-        if any(k[0] != step for k in self._rollouts):
-            self._rollouts = {k: v for k, v in self._rollouts.items() if k[0] == step}
-        key = (step, split, uid)
-        index = self._rollouts.get(key, 0)
-        self._rollouts[key] = index + 1
-        return index
+    def warn_once(self, key: str, message: str, *args: Any) -> None:
+        """Log a warning once per searcher (once per verl worker), not once per trajectory."""
+        if key not in self._warned:
+            self._warned.add(key)
+            logger.warning(message, *args)
 
     def _read_api_key(self) -> str | None:
         env = self.config.api_key_env or ("SERPAPI_API_KEY" if self.config.kind == "serpapi" else None)
@@ -270,14 +243,6 @@ class Searcher:
         if self._clients.client is not None:
             await self._clients.client.aclose()
             self._clients.client = None
-
-    def step_counters(self, step: int, split: str = TRAIN_SPLIT) -> StepCounters:
-        return self.counters.setdefault((split, step), StepCounters())
-
-    def check_failure_rate(self, step: int, split: str = TRAIN_SPLIT) -> None:
-        """Raise `SearchFailureRateExceeded` if this step's failed share passes `max_failure_rate`."""
-        c = self.step_counters(step, split)
-        check_failure_rate(c.calls, c.failures, self.config.max_failure_rate, self.config.failure_check_min_calls)
 
     def plan(self, ctx: SearchContext) -> tuple[Quality | None, float | None, int, str | None, str | None]:
         """Quality, p(noisy), seed, question and answer that one call will send."""
@@ -319,40 +284,29 @@ class Searcher:
                 outcome.search_id = sr.search_metadata.id
                 docs = render_serpapi(sr, cfg.topk)
             outcome.ok = True
-            outcome.n_docs = len(docs)
+            outcome.documents = docs
             if docs:
                 outcome.text = format_docs(docs)
         except (SearchError, httpx.HTTPError, ValueError) as exc:
             outcome.error = f"{type(exc).__name__}: {exc}"
             logger.warning("search failed (step %s, %s, uid %s): %r: %s", ctx.step, ctx.split, ctx.uid, query, exc)
         outcome.latency_s = time.perf_counter() - started
-        self._count(ctx, outcome)
         self._trace(query, ctx, outcome, question, answer)
         return outcome
-
-    def _count(self, ctx: SearchContext, outcome: SearchOutcome) -> None:
-        for c in (self.step_counters(ctx.step, ctx.split), self.totals):
-            c.calls += 1
-            c.failures += not outcome.ok
-            c.noisy += outcome.quality == "noisy"
-            c.empty += outcome.ok and outcome.n_docs == 0
-        key = (ctx.split, ctx.step)
-        try:
-            self.check_failure_rate(ctx.step, ctx.split)
-        except SearchFailureRateExceeded as exc:
-            if key not in self._warned_steps:
-                self._warned_steps.add(key)
-                logger.error("step %s (%s): %s", ctx.step, ctx.split, exc)
 
     def _trace(
         self, query: str, ctx: SearchContext, outcome: SearchOutcome, question: str | None, answer: str | None
     ) -> None:
         if not self.config.trace_path:
             return
+        # The documents and a digest of the text shown to the policy: a run can be audited without
+        # the simulator. `launch` tells a relaunch's lines from those of an earlier attempt.
         record: dict[str, Any] = {
-            "time": time.time(), "step": ctx.step, "split": ctx.split, "uid": ctx.uid, "rollout": ctx.rollout,
-            "turn": ctx.turn, "query": query, "question": question, "answer": answer, "backend": self.config.kind,
+            "time": time.time(), "launch": self.config.launch, "step": ctx.step, "split": ctx.split,
+            "uid": ctx.uid, "rollout": ctx.rollout, "turn": ctx.turn, "query": query, "question": question,
+            "answer": answer, "backend": self.config.kind, "n_docs": outcome.n_docs,
             **{k: v for k, v in asdict(outcome).items() if k != "text"},
+            "digest": hashlib.sha256(outcome.text.encode()).hexdigest(),
         }
         path = Path(self.config.trace_path)
         path.parent.mkdir(parents=True, exist_ok=True)

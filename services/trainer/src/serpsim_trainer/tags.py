@@ -1,5 +1,5 @@
-"""The ZeroSearch / Search-R1 tag protocol, as pure functions shared by the verl agent loop,
-`serpsim-train eval` and `serpsim-train ask` (reference/zerosearch.md §1.2-§1.3, §4.2).
+"""The ZeroSearch / Search-R1 tag protocol's strings and pure functions (reference/zerosearch.md
+§1.2-§1.3, §4.2). `turns.TurnProtocol` applies them, for the verl agent loop, `eval` and `ask` alike.
 
 The policy writes `<think>...</think>`, then either `<search>query</search>` or
 `<answer>...</answer>`. A search is answered with `\\n\\n<information>docs</information>\\n\\n`,
@@ -34,8 +34,12 @@ INVALID_ACTION_MESSAGE = (
 NO_INFORMATION = "No information available"
 """ZeroSearch's observation when a search fails (we also count and log the failure)."""
 
+INFORMATION_OPEN = "\n\n<information>"
+INFORMATION_CLOSE = "</information>\n\n"
+
 _ACTION_RE = re.compile(r"<(search|answer)>(.*?)</\1>", re.DOTALL)
-_INFORMATION_RE = re.compile(r"<information>.*?(</information>|$)", re.DOTALL)
+_ANSWER_RE = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
+_INFORMATION_BLOCK_RE = re.compile(re.escape(INFORMATION_OPEN) + r".*?" + re.escape(INFORMATION_CLOSE), re.DOTALL)
 
 ActionKind = Literal["search", "answer", "invalid"]
 
@@ -72,12 +76,23 @@ def parse_action(text: str) -> Action:
 
 
 def information_block(docs: str) -> str:
-    return f"\n\n<information>{docs.strip()}</information>\n\n"
+    return f"{INFORMATION_OPEN}{docs.strip()}{INFORMATION_CLOSE}"
 
 
-def strip_information(text: str) -> str:
-    """Remove retrieved documents, so nothing inside them can be read as the policy's answer."""
-    return _INFORMATION_RE.sub(" ", text)
+def last_answer(policy_text: str) -> str | None:
+    """The last `<answer>...</answer>` of the policy's own text, or None."""
+    matches = _ANSWER_RE.findall(policy_text or "")
+    return matches[-1].strip() if matches else None
+
+
+def strip_injected(text: str) -> str:
+    """A whole trajectory's text without what the turn protocol injects: complete observation blocks
+    (exactly as `information_block` writes them) and the invalid-action message.
+
+    Only for trajectories that come without the policy's own text (`TurnProtocol` reports it; see
+    `reward.policy_text`). An unmatched `<information>` is the policy's text and stays.
+    """
+    return _INFORMATION_BLOCK_RE.sub("", text or "").replace(INVALID_ACTION_MESSAGE, "")
 
 
 def cut_token_ids(token_ids: Sequence[int], decode: Callable[[Sequence[int]], str]) -> list[int]:

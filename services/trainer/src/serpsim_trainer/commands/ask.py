@@ -20,7 +20,8 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..evaluate import Turn, run_episode
+    from ..evaluate import run_episode
+    from ..turns import Turn
 
     try:
         policy = build_policy(args)
@@ -31,15 +32,16 @@ def run(args: argparse.Namespace) -> int:
 
     def show(turn: Turn) -> None:
         sys.stdout.write(f"\n--- policy ---\n{turn.text}\n")
-        if turn.action == "search":
-            sys.stdout.write(f"--- search: {turn.content!r} ({'ok' if turn.search_ok else 'FAILED'}) ---\n")
-            sys.stdout.write(f"{turn.documents}\n")
-        elif turn.action == "invalid":
+        if turn.search is not None:
+            sys.stdout.write(f"--- search: {turn.content!r} ({'ok' if turn.search.ok else 'FAILED'}) ---\n")
+            sys.stdout.write(f"{turn.search.text}\n")
+        elif turn.action == "invalid" and turn.observation is not None:
             sys.stdout.write("--- invalid action ---\n")
 
     async def main() -> Any:
         try:
-            return await run_episode(policy, searcher, args.question, answers=args.answer, agent=agent, on_turn=show)
+            return await run_episode(policy, searcher, args.question, answers=args.answer, agent=agent,
+                                     response_length=args.max_response_tokens, on_turn=show)
         finally:
             await searcher.aclose()
             if hasattr(policy, "aclose"):

@@ -25,7 +25,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..rl import RunConfigError, SearchFailureRateError, dry_run, launch, plan_run, write_run_files
+    from ..failure_bound import SearchFailureRateExceeded
+    from ..rl import RunConfigError, dry_run, launch, plan_run, write_run_files
 
     try:
         plan = plan_run(args.config, args.overrides, cpu=args.cpu)
@@ -40,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     except RunConfigError as exc:
         logger.error("%s", exc)
         return 2
-    except SearchFailureRateError as exc:
+    except SearchFailureRateExceeded as exc:
         logger.error("run stopped: %s", exc)
         return 3
     if rc != 0:
