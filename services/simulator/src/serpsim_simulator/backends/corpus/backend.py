@@ -31,6 +31,7 @@ class CorpusBackend:
                 CorpusIndex.load, s.index, model=s.model, device=s.device, mmap=s.mmap, faiss_params=s.faiss_params
             )
         self.index.check_mode(s.mode)
+        await asyncio.to_thread(self.index.warm_up)
         self._pool = ThreadPoolExecutor(max_workers=s.threads, thread_name_prefix=f"corpus-{self.name}")
 
     def ready(self) -> bool:

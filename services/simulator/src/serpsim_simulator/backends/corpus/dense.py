@@ -165,8 +165,11 @@ class DenseIndex:
         if k <= 0:
             return [[] for _ in range(len(vectors))]
         scores, rows = self.index.search(vectors, k)
-        # faiss pads with row -1 when an approximate index finds fewer than k.
-        return [[(r, s) for r, s in zip(rr, ss) if r >= 0] for rr, ss in zip(rows.tolist(), scores.tolist())]
+        # faiss pads with row -1 when an approximate index finds fewer than k; ties go by row.
+        return [
+            sorted(((r, s) for r, s in zip(rr, ss) if r >= 0), key=lambda h: (-h[1], h[0]))
+            for rr, ss in zip(rows.tolist(), scores.tolist())
+        ]
 
     def search(self, queries: Sequence[str], k: int) -> list[Ranking]:
         return self.search_vectors(self.encoder.encode_queries(queries), k)

@@ -31,6 +31,11 @@ keeps its link across searches, pages, modes and rebuilds."""
 HYBRID_CANDIDATES = 50
 """Hits taken from each retriever before fusion (at least offset + num)."""
 
+DEPTH_STEP = 10
+"""Retrieval depth is offset + num rounded up to a multiple of this. Which of several equally
+scored documents make a top k depends on k, so fetching pages 1 and 2 with the same k keeps a
+tie group from showing on both pages (or neither): pages of 10 (Google's) and below always do."""
+
 
 def document_link(doc_id: str) -> str:
     return LINK_BASE + quote(doc_id, safe="")
@@ -76,6 +81,13 @@ class CorpusIndex:
             raise
         return cls(directory, manifest, store, bm25, dense)
 
+    def warm_up(self) -> None:
+        """One query through each retriever, so the first user's query pays no compilation."""
+        if self.bm25 is not None:
+            self.bm25.warm_up()
+        if self.dense is not None:
+            self.dense.search(["warm up"], 1)
+
     @property
     def modes(self) -> tuple[SearchMode, ...]:
         modes: list[SearchMode] = []
@@ -114,7 +126,8 @@ class CorpusIndex:
 
     def search(self, queries: Sequence[str], num: int, offset: int = 0, mode: SearchMode = "bm25", *,
                rrf_k: int = RRF_K, candidates: int = HYBRID_CANDIDATES) -> list[BackendResult]:
-        rankings = self.rank(queries, offset + num, mode, rrf_k=rrf_k, candidates=candidates)
+        depth = -(-(offset + num) // DEPTH_STEP) * DEPTH_STEP
+        rankings = self.rank(queries, depth, mode, rrf_k=rrf_k, candidates=candidates)
         return [
             BackendResult(query=q, hits=[self.hit(row, score) for row, score in ranking[offset : offset + num]], offset=offset)
             for q, ranking in zip(queries, rankings)

@@ -81,11 +81,15 @@ class CorpusReader:
         self.count = 0
 
     def size(self) -> int:
+        self._check_exists()
         return self.path.stat().st_size
 
-    def __iter__(self) -> Iterator[Passage]:
+    def _check_exists(self) -> None:
         if not self.path.is_file():
             raise CorpusError(f"{self.path}: no such corpus file.")
+
+    def __iter__(self) -> Iterator[Passage]:
+        self._check_exists()
         digest = hashlib.sha256()
         first_line: dict[str, int] = {}
         with self.path.open("rb") as f:
