@@ -81,3 +81,15 @@ async def test_start_rejects_a_mode_the_index_lacks(tmp_path: Path, corpus_file:
     with pytest.raises(BackendConfigError, match="mode 'dense'"):
         await backend.start()
     await backend.aclose()
+
+
+def test_dense_search_from_many_threads_at_once(corpus_index: CorpusIndex, questions: list[Fact]) -> None:
+    # A fast tokenizer shared by threads raises "Already borrowed" when two calls overlap
+    # (transformers#47085); the encoder must serialise its calls.
+    from concurrent.futures import ThreadPoolExecutor
+
+    asked = [q.question for q in questions[:48]]
+    expected = [[h.id for h in r.hits] for r in corpus_index.search(asked, num=3, mode="dense")]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(lambda q: corpus_index.search([q], num=3, mode="dense")[0], asked))
+    assert [[h.id for h in r.hits] for r in answers] == expected

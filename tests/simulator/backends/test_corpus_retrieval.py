@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from serpsim_simulator.backends.corpus.build import BuildOptions, build_index
-from serpsim_simulator.backends.corpus.index import LINK_BASE, CorpusIndex
+from serpsim_simulator.backends.corpus.index import LINK_BASE, CorpusIndex, document_link
 
 from .facts import Fact, write_jsonl
 
@@ -74,3 +74,9 @@ def test_search_r1_contents_form_gives_the_same_index(
         assert all(h.contents == lines[h.id] for r in a for h in r.hits)
     finally:
         index.close()
+
+
+def test_links_quote_ids_that_are_not_url_safe() -> None:
+    assert document_link("c001-river") == LINK_BASE + "c001-river"
+    assert document_link("Paris (France)/2") == LINK_BASE + "Paris%20%28France%29%2F2"
+    assert document_link("Zürich") == LINK_BASE + "Z%C3%BCrich"

@@ -72,6 +72,8 @@ class DocStore:
             raise IndexLoadError(
                 f"{docs}: holds {len(self._offsets) - 1} documents, the manifest says {expected_count}; rebuild the index."
             )
+        # The same memory map seen as a plain ndarray: indexing skips np.memmap's per-item overhead.
+        self._offset_view = self._offsets.view(np.ndarray)
         self._file = docs.open("rb")
         self._map = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
         self.path = docs
@@ -80,7 +82,7 @@ class DocStore:
         return len(self._offsets) - 1
 
     def get(self, row: int) -> Passage:
-        start, end = int(self._offsets[row]), int(self._offsets[row + 1])
+        start, end = self._offset_view[row : row + 2].tolist()
         try:
             obj = orjson.loads(self._map[start:end])
             return Passage(id=obj["id"], title=obj["title"], text=obj["text"])

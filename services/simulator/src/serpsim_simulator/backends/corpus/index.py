@@ -7,6 +7,7 @@ seconds. `search` is synchronous and thread-safe; the async backend runs it in a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -37,8 +38,11 @@ scored documents make a top k depends on k, so fetching pages 1 and 2 with the s
 tie group from showing on both pages (or neither): pages of 10 (Google's) and below always do."""
 
 
+_URL_SAFE = re.compile(r"[A-Za-z0-9._~-]+")
+
+
 def document_link(doc_id: str) -> str:
-    return LINK_BASE + quote(doc_id, safe="")
+    return LINK_BASE + (doc_id if _URL_SAFE.fullmatch(doc_id) else quote(doc_id, safe=""))
 
 
 class CorpusIndex:
