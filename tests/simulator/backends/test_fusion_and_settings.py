@@ -24,6 +24,20 @@ def test_rrf_ignores_score_scales_and_breaks_ties_by_row() -> None:
     assert [row for row, _ in a] == [2, 4]  # equal fused scores: lower row first
 
 
+def test_make_backend_builds_each_real_kind() -> None:
+    from serpsim_simulator.backends.corpus.backend import CorpusBackend
+    from serpsim_simulator.backends.factory import make_backend
+    from serpsim_simulator.backends.serpapi.backend import SerpApiBackend
+    from serpsim_simulator.backends.settings import SimulatedBackendSettings
+
+    corpus = make_backend(CorpusBackendSettings(name="wiki", index="/x"))  # type: ignore[arg-type]
+    assert isinstance(corpus, CorpusBackend) and corpus.name == "wiki" and not corpus.ready()
+    serpapi = make_backend(SerpApiBackendSettings(name="google", spend_file=":memory:"))
+    assert isinstance(serpapi, SerpApiBackend) and serpapi.name == "google" and not serpapi.ready()
+    with pytest.raises(TypeError, match="simulated"):
+        make_backend(SimulatedBackendSettings())  # type: ignore[arg-type]
+
+
 def test_default_is_one_simulated_backend() -> None:
     settings = BackendsSettings()
     assert [(b.kind, b.name) for b in settings.backends] == [("simulated", "simulated")]
