@@ -205,6 +205,7 @@ def run_corpus(bm25_passages: int = 1_000_000, dense_passages: int = 50_000, thr
         rows += [
             _row(f"BM25 qps, bm25s retrieve (library), batch {BATCH}, top {TOP_K}, {threads} threads", library, "queries/s"),
             _row(f"BM25 qps, CorpusIndex.search (1 thread per call), batch {BATCH}", ours, "queries/s"),
+            _row("BM25 CorpusIndex.search / library", ours / library, "ratio"),
         ]
         shutil.rmtree(root / "bm25-index")
 
@@ -236,6 +237,7 @@ def run_corpus(bm25_passages: int = 1_000_000, dense_passages: int = 50_000, thr
         rows += [
             _row(f"dense qps, encode + faiss search (library), batch {BATCH}, top {TOP_K}, {threads} threads", library, "queries/s"),
             _row(f"dense qps, CorpusIndex.search, batch {BATCH}", ours, "queries/s"),
+            _row("dense CorpusIndex.search / library", ours / library, "ratio"),
             _row(f"hybrid qps, CorpusIndex.search, batch {BATCH} ({dense_passages:,} passages)", hybrid, "queries/s"),
         ]
     return {"name": "corpus", "threads": threads, "bm25_passages": bm25_passages, "dense_passages": dense_passages, "rows": rows}
