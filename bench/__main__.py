@@ -26,11 +26,15 @@ def table(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("only", nargs="*", help="overhead, cache, batching, vllm (default: all); profile (only when named)")
+    parser.add_argument(
+        "only", nargs="*", help="overhead, cache, batching, vllm, corpus (default: all); profile (only when named)"
+    )
     parser.add_argument("--seconds", type=float, default=5.0, help="wrk duration per point")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is not met")
+    parser.add_argument("--corpus-bm25", type=int, default=1_000_000, help="corpus: passages in the BM25 build")
+    parser.add_argument("--corpus-dense", type=int, default=50_000, help="corpus: passages in the dense build")
     args = parser.parse_args(argv)
-    chosen = set(args.only or ["overhead", "cache", "batching", "vllm"])
+    chosen = set(args.only or ["overhead", "cache", "batching", "vllm", "corpus"])
     RESULTS.mkdir(parents=True, exist_ok=True)
     runs: list[Any] = []
     if "overhead" in chosen:
@@ -49,6 +53,10 @@ def main(argv: list[str] | None = None) -> int:
         from .vllm_engine import run_vllm
 
         runs.append(run_vllm)
+    if "corpus" in chosen:
+        from .corpus import run_corpus
+
+        runs.append(lambda: run_corpus(args.corpus_bm25, args.corpus_dense))
     if "profile" in chosen:
         from .profile import run_profile
 

