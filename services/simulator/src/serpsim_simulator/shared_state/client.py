@@ -12,6 +12,7 @@ outage is logged at most once per `error_log_interval_s`, and its end once.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import Counter
@@ -77,7 +78,11 @@ class SharedRedis:
             socket_connect_timeout=settings.connect_timeout_s,
             socket_timeout=settings.timeout_s,
             retry=Retry(NoBackoff(), 0),
+            max_connections=settings.max_connections,
         )
+        # Calls beyond the pool wait here for a connection: a full pool is load, not an outage
+        # (redis-py would raise MaxConnectionsError, a ConnectionError, and trip the breaker).
+        self._slots = asyncio.Semaphore(settings.max_connections)
         self.on_unavailable = on_unavailable
         self.clock = clock
         self.unavailable: Counter[str] = Counter()
@@ -105,7 +110,8 @@ class SharedRedis:
             self._degraded(op, None)
             raise SharedStateUnavailable(op)
         try:
-            result = await fn(self.client)
+            async with self._slots:
+                result = await fn(self.client)
         except _OUTAGE_ERRORS as exc:
             self._down_until = self.clock() + self.settings.retry_interval_s
             self._in_outage = True

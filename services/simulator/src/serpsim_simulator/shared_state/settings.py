@@ -28,6 +28,7 @@ class SharedStateSettings(BaseModel):
     )
     connect_timeout_s: float = Field(default=0.5, gt=0, description="Connecting to Redis; longer is an outage.")
     timeout_s: float = Field(default=0.5, gt=0, description="One Redis command; longer is an outage.")
+    max_connections: int = Field(default=64, ge=1, description="Redis connections per process; more calls wait for one.")
     retry_interval_s: float = Field(
         default=1.0, ge=0, description="After a failure, Redis is not tried again for this long (answered degraded)."
     )
