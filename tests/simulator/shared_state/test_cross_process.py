@@ -9,9 +9,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
+
 from ..redis_server import RedisServer
 from . import workers
 from .conftest import state_settings
+
+pytestmark = pytest.mark.heavy  # spawns processes; about 15 s together
 
 SPAWN = multiprocessing.get_context("spawn")
 LIMITS = {"per_second": 20, "burst": 20, "per_hour": 100}

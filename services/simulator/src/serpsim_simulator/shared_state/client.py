@@ -150,7 +150,7 @@ class SharedRedis:
     async def ping(self) -> bool:
         """Whether Redis answers now (readiness, start-up checks). Never raises."""
         try:
-            return bool(await self.call("ping", lambda r: r.ping()))  # type: ignore[arg-type]
+            return bool(await self.call("ping", lambda r: r.ping()))
         except SharedStateUnavailable:
             return False
 

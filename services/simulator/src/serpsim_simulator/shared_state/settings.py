@@ -23,8 +23,9 @@ class SharedStateSettings(BaseModel):
     key_prefix: str = Field(default="serpsim", min_length=1, description="Prefix of every key this service writes.")
     limits_on_outage: OutagePolicy = Field(
         default="closed",
-        description="Redis unreachable: `closed` refuses limited requests (503 with Retry-After), "
-        "`open` serves them unlimited. The cache, usage and archive always degrade (miss / skip).",
+        description="Redis unreachable: `closed` refuses what the rate limits and the spend cap guard (503 with "
+        "Retry-After), `open` serves it unchecked (counted and logged). The cache, usage and archive always "
+        "degrade (miss / skip).",
     )
     connect_timeout_s: float = Field(default=0.5, gt=0, description="Connecting to Redis; longer is an outage.")
     timeout_s: float = Field(default=0.5, gt=0, description="One Redis command; longer is an outage.")
