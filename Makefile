@@ -28,7 +28,7 @@ install-system:
 $(SIM)/.installed: shared/pyproject.toml services/simulator/pyproject.toml requirements/constraints.txt requirements/test.txt
 	$(PYTHON) -m venv $(SIM)
 	$(PIP_SIM) torch==2.13.0
-	$(PIP_SIM) -e shared -e 'services/simulator[vllm,corpus]' -r requirements/test.txt
+	$(PIP_SIM) -e shared -e 'services/simulator[vllm,corpus,redis]' -r requirements/test.txt
 	$(SIM)/bin/pip uninstall -q -y torchvision torchaudio torchcodec || true
 	touch $@
 

@@ -5,6 +5,8 @@ set -euo pipefail
 missing=()
 command -v wrk >/dev/null || missing+=(wrk)
 command -v docker-compose >/dev/null || missing+=(docker-compose)
+# redis-server: the shared-state tests (tests/simulator/shared_state) start a real one on a loopback port.
+command -v redis-server >/dev/null || missing+=(redis-server)
 if [[ ${#missing[@]} -eq 0 ]]; then
     echo "install_system: wrk and docker-compose present"
     exit 0
