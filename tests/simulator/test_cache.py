@@ -171,8 +171,8 @@ def test_retrieve_serves_hits_per_query_and_batches_the_misses() -> None:
     engine = FakeEngine()
     with _client(engine) as c:
         _wait_ready(c)
-        first = c.post("/retrieve", json={"queries": ["a", "b"], "topk": 3, "seed": [1, 2]}).json()
-        second = c.post("/retrieve", json={"queries": ["b", "c"], "topk": 3, "seed": [2, 3]}).json()
+        first = c.post("/retrieve", json={"queries": [{"query": "a", "seed": 1}, {"query": "b", "seed": 2}], "topk": 3}).json()
+        second = c.post("/retrieve", json={"queries": [{"query": "b", "seed": 2}, {"query": "c", "seed": 3}], "topk": 3}).json()
         assert second["result"][0] == first["result"][1]
         prompts = engine.calls[-1][0]
         assert len(prompts) == 1 and "Query: c" in prompts[0]

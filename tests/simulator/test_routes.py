@@ -184,13 +184,15 @@ def test_retrieve_contract(client: TestClient, fake_engine: FakeEngine) -> None:
     r = client.post(
         "/retrieve",
         json={
-            "queries": ["alpha", "beta", "gamma"],
+            "queries": [
+                {"query": "alpha", "answer": "A1", "seed": 1},
+                {"query": "beta", "quality": "noisy", "answer": None, "seed": 2},
+                {"query": "gamma", "answer": "A3", "seed": 3},
+            ],
             "topk": 3,
             "return_scores": True,
-            "quality": ["useful", "noisy", "useful"],
+            "quality": "useful",
             "question": "Q?",
-            "answer": ["A1", None, "A3"],
-            "seed": [1, 2, 3],
         },
     )
     assert r.status_code == 200
@@ -200,28 +202,49 @@ def test_retrieve_contract(client: TestClient, fake_engine: FakeEngine) -> None:
         scores = [h.score for h in hits]
         assert scores == sorted(scores, reverse=True)
         for h in hits:
-            title, text = h.document.contents.split("\n", 1)
-            assert title and text and h.document.id
+            assert h.document.title and h.document.text and h.document.id
     assert len(fake_engine.calls) == 1  # the whole batch is one engine call
     prompts, settings = fake_engine.calls[0]
-    assert "Noisy Output:" in prompts[1] and "Useful Output:" in prompts[0]
+    assert "Noisy Output:" in prompts[1] and "Useful Output:" in prompts[0]  # per query, over the batch-wide value
     assert "whose answer is A1." in prompts[0] and "A3" in prompts[2] and "whose answer" not in prompts[1]
+    assert all('"Q?"' in p for p in (prompts[0], prompts[2]))
     assert [s.seed for s in settings] == [1, 2, 3]
 
 
-def test_retrieve_defaults_and_plain_search_r1_body(client: TestClient) -> None:
-    body = client.post("/retrieve", json={"queries": ["x"], "topk": 2, "return_scores": False}).json()
-    assert len(body["result"][0]) == 2 and "score" not in body["result"][0][0]
+def test_retrieve_answers_as_search_r1s_server_does(client: TestClient) -> None:
+    """Search-R1's retrieval_server.py: `return_scores` defaults to false, and then each item is
+    the bare corpus row `{"id", "contents"}`; with scores, `{"document": row, "score": s}`.
+    `contents` is wiki-18's `"Title"\ntext`; a null (or 0) `topk` means the default, 3."""
+    bare = client.post("/retrieve", json={"queries": ["capital of france", "tallest mountain"], "topk": 2})
+    assert bare.status_code == 200 and set(bare.json()) == {"result"}
+    result = bare.json()["result"]
+    assert [len(items) for items in result] == [2, 2]
+    for item in result[0] + result[1]:
+        assert set(item) == {"id", "contents"} and isinstance(item["id"], str)
+        title, text = item["contents"].split("\n", 1)
+        assert len(title) > 2 and title[0] == title[-1] == '"' and text.strip()
+    scored = client.post("/retrieve", json={"queries": ["capital of france"], "topk": 2, "return_scores": True}).json()
+    for hit in scored["result"][0]:
+        assert set(hit) == {"document", "score"} and set(hit["document"]) == {"id", "contents"}
+        assert isinstance(hit["score"], float)
+    for topk in (None, 0):
+        r = client.post("/retrieve", json={"queries": ["x"], "topk": topk})
+        assert r.status_code == 200 and len(r.json()["result"][0]) == 3
+    assert len(client.post("/retrieve", json={"queries": ["x"]}).json()["result"][0]) == 3
 
 
 @pytest.mark.parametrize(
     "body",
     [
         {"queries": []},
-        {"queries": ["a"], "topk": 0},
-        {"queries": ["a", "b"], "quality": ["useful"]},
+        {"queries": ["a"], "topk": -1},
+        {"queries": ["a", "b"], "quality": ["useful", "noisy"]},  # per-query values go inside `queries`
         {"queries": ["a"], "quality": "great"},
+        {"queries": [{"query": "a", "quality": "great"}]},
+        {"queries": [{"quality": "noisy"}]},
         {"queries": [""]},
+        {"queries": [" \t\n"]},
+        {"queries": [{"query": " "}]},
         {"topk": 3},
     ],
 )

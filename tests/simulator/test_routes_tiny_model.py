@@ -60,7 +60,8 @@ def test_archive_account_health_on_tiny_model(tiny_client: TestClient) -> None:
 def test_retrieve_on_tiny_model(tiny_client: TestClient) -> None:
     r = tiny_client.post(
         "/retrieve",
-        json={"queries": ["ocean depth", "first president"], "topk": 3, "quality": ["useful", "noisy"], "seed": [3, 4]},
+        json={"queries": [{"query": "ocean depth", "seed": 3}, {"query": "first president", "quality": "noisy", "seed": 4}],
+              "topk": 3},
     )
     assert r.status_code == 200
     result = RetrieveResponse.model_validate(r.json()).result

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from .admission import Admission
 from .api import ops, retrieve, serpapi
+from .api.contract import Contract
 from .cache import build_cache
 from .engines.base import Engine
 from .errors import register_error_handlers
@@ -48,6 +49,11 @@ async def _load(engine: Engine, status: EngineStatus) -> None:
         logger.info("engine %s ready with model %s", engine.kind, engine.model_name)
 
 
+def _publish(app: FastAPI, contract: Contract) -> dict[str, object]:
+    app.openapi_schema = contract.openapi(app)
+    return app.openapi_schema
+
+
 def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     """Build the simulator app. `engine` replaces the configured one (tests, benchmarks)."""
 
@@ -76,6 +82,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         try:
             yield {
                 "settings": settings,
+                "contract": contract,
                 "engine": eng,
                 "engine_status": status,
                 "store": store,
@@ -94,6 +101,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
             await eng.aclose()
             await cache.aclose()
 
+    contract = Contract.from_settings(settings)
     app = FastAPI(
         title="serpsim",
         summary="A SerpApi-compatible search API whose results are written by a simulation LLM.",
@@ -104,6 +112,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.include_router(retrieve.router)
     app.include_router(ops.router)
     register_error_handlers(app)
+    app.openapi_schema = None
+    app.openapi = lambda: app.openapi_schema or _publish(app, contract)  # type: ignore[method-assign]
     # One middleware for ids, limits, deadlines, metrics and the access log (guard.py says why).
     app.add_middleware(RequestGuard, limits=settings.limits, router=app.router)
     return app

@@ -11,7 +11,7 @@ from serpsim_protocol import SearchRequest
 
 from .cache import CachedSimulator, NullCache, ResultCache
 from .documents import Document
-from .errors import MISSING_Q, InvalidParameter, NotFound
+from .errors import NotFound
 from .settings import Settings
 from .simulate import SimRequest, SimResult, Simulator
 from .store import SearchStore
@@ -56,16 +56,7 @@ class SearchService:
         self.usage = usage
         self.settings = settings
 
-    def _check(self, params: SearchRequest) -> None:
-        if not params.q.strip():
-            raise InvalidParameter(MISSING_Q)
-        if params.engine != "google":
-            raise InvalidParameter(f"Unsupported `{params.engine}` search engine.")
-        if params.num > self.settings.simulation.max_num:
-            raise InvalidParameter(f"Invalid `num` parameter: at most {self.settings.simulation.max_num}.")
-
     async def search(self, params: SearchRequest, echo: dict[str, str], base_url: str) -> dict[str, Any]:
-        self._check(params)
         started = time.time()
         page = params.start // params.num
         sim_request = SimRequest(

@@ -6,7 +6,6 @@ Knows nothing of HTTP; the SerpApi and Search-R1 routes both call `Simulator.sim
 from __future__ import annotations
 
 import hashlib
-import math
 import secrets
 import time
 from collections.abc import Sequence
@@ -18,7 +17,7 @@ from .admission import Admission
 from .documents import Document, parse_documents
 from .engines.base import Completion, Engine, EngineError, SamplingSettings
 from .errors import EngineBadOutput, EngineFailed, EngineUnavailable
-from .prompts import DOCS_PER_GENERATION, build_prompt
+from .prompts import DOCS_PER_GENERATION, build_prompt, generations_for
 from .settings import PromptMode, SimulationSettings
 
 
@@ -81,7 +80,7 @@ class Simulator:
             # Unseeded requests still get distinct seeds per generation, so their pages differ.
             base_seed = req.seed if req.seed is not None else secrets.randbits(31)
             prompt = build_prompt(req.query, req.quality, self.prompt_mode, req.question, req.answer)
-            for generation in range(max(1, math.ceil(req.num / DOCS_PER_GENERATION))):
+            for generation in range(generations_for(req.num)):
                 prompts.append(prompt)
                 sampling.append(self._sampling(derive_seed(base_seed, req.page, generation)))
                 owners.append(index)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import TypedDict
 
 from .admission import Admission
+from .api.contract import Contract
 from .engines.base import Engine
 from .metrics import Metrics
 from .security import KeyStore, RateLimiter
@@ -27,6 +28,7 @@ class EngineStatus:
 
 class AppState(TypedDict):
     settings: Settings
+    contract: Contract
     engine: Engine
     engine_status: EngineStatus
     store: SearchStore

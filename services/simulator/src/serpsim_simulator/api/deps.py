@@ -11,7 +11,6 @@ from typing import Annotated, cast
 from fastapi import Depends, Request
 
 from ..engines.base import Engine
-from ..errors import InvalidParameter
 from ..metrics import Metrics
 from ..security import KeyStore, RateLimiter, presented_key
 from ..serving_retrieve import RetrieveService
@@ -112,14 +111,6 @@ def identify_metered(request: Request) -> str:
     identity = identify(request)
     cast(RateLimiter, _state(request, "limiter")).acquire(identity)
     return identity
-
-
-def check_text_length(settings: Settings, **texts: str | None) -> None:
-    """400 for a query (or question, answer) longer than `limits.max_query_chars`."""
-    limit = settings.limits.max_query_chars
-    for name, text in texts.items():
-        if text is not None and len(text) > limit:
-            raise InvalidParameter(f"Invalid `{name}` parameter: at most {limit} characters.")
 
 
 SearchDep = Annotated[SearchService, Depends(get_search)]

@@ -7,12 +7,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
-from serpsim_protocol import AccountResponse, ErrorResponse, SearchRequest, SearchResponse
+from serpsim_protocol import AccountResponse, ErrorResponse, SearchResponse
 
 from ..serving_search import SearchService
-from ..settings import Settings
-from ._http import OrjsonResponse, parse_query, query_parameters, request_only_get
-from .deps import KeyDep, SearchDep, SettingsDep, UsageDep, base_url_of, check_text_length, identify_metered
+from ._http import OrjsonResponse, parse_query, request_only
+from .contract import Contract
+from .deps import KeyDep, SearchDep, SettingsDep, UsageDep, base_url_of, identify_metered
 
 router = APIRouter(tags=["serpapi"])
 
@@ -39,9 +39,6 @@ SEARCH_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/html": {"schema": {"type": "string"}}}},
 }
 
-SEARCH_QUERY = query_parameters(SearchRequest)
-"""`/search`'s parameters, declared for OpenAPI; the route validates them itself (api/_http.py)."""
-
 
 def render_html(response: dict[str, Any]) -> str:
     items = "".join(
@@ -56,24 +53,24 @@ SEARCH_ROUTE: dict[str, Any] = {
     "response_model": SearchResponse,
     "responses": SEARCH_RESPONSES,
     "response_model_exclude_none": True,
-    "openapi_extra": SEARCH_QUERY,
 }
 
 
 # The hot route takes only the Request (api/_http.py says why) and reads key, rate limit,
 # parameters and state itself, in the order dependencies ran them: 401 before a bad parameter's 400.
-@request_only_get(router, "/search", **SEARCH_ROUTE)
-@request_only_get(router, "/search.json", **SEARCH_ROUTE)
+# Parameters are validated against this app's own model (api/contract.py), which the OpenAPI
+# document publishes as the route's parameters.
+@request_only(router, "GET", "/search", **SEARCH_ROUTE)
+@request_only(router, "GET", "/search.json", **SEARCH_ROUTE)
 async def search(request: Request) -> Response:
     """Google Search results written by the simulation LLM, in SerpApi's format."""
     identify_metered(request)
     # The echo keeps every parameter the client sent (SerpApi echoes unknown ones too).
     query = dict(request.query_params)
-    params = parse_query(SearchRequest, query)
     state = request.state
-    settings: Settings = state.settings
+    contract: Contract = state.contract
+    params = parse_query(contract.search, query)
     service: SearchService = state.search
-    check_text_length(settings, q=params.q, question=params.question, answer=params.answer)
     response = await service.search(params, query, base_url_of(request))
     if params.output == "html":
         return HTMLResponse(render_html(response))
