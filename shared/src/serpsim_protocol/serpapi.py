@@ -110,6 +110,7 @@ class AccountResponse(WireModel):
     account_rate_limit_per_hour: int | None = None
     total_searches: int = 0
     cache_hits: int = 0
+    generations: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     engine_seconds: float = 0.0

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
 
+from .accounts import Accounts
 from .admission import Admission
 from .api import ops, retrieve, serpapi
 from .api.contract import Contract
@@ -17,14 +18,13 @@ from .engines.base import Engine
 from .errors import register_error_handlers
 from .guard import RequestGuard
 from .metrics import Metrics
-from .security import KeyStore, RateLimiter
+from .security import KeyStore
 from .serving_retrieve import RetrieveService
 from .serving_search import SearchService
 from .settings import Settings
 from .simulate import Simulator
 from .state import AppState, EngineStatus
 from .store import SearchStore
-from .usage import Usage
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         admission = Admission(limits.max_in_flight, limits.max_queue, limits.retry_after_s, metrics)
         simulator = Simulator(eng, settings.simulation, admission)
         store = SearchStore(settings.search_store_size)
-        usage = Usage(metrics=metrics)
+        accounts = Accounts(limits, metrics)
         cache = build_cache(settings.cache)
         try:
             yield {
@@ -86,13 +86,12 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
                 "engine": eng,
                 "engine_status": status,
                 "store": store,
-                "usage": usage,
+                "accounts": accounts,
                 "metrics": metrics,
                 "keys": keys,
-                "limiter": RateLimiter(limits),
                 "admission": admission,
-                "search": SearchService(simulator, store, usage, settings, cache),
-                "retrieve": RetrieveService(simulator, usage, settings, cache),
+                "search": SearchService(simulator, store, accounts, settings, cache),
+                "retrieve": RetrieveService(simulator, accounts, settings, cache),
             }
         finally:
             loading.cancel()

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from serpsim_protocol import RetrievedDocument, RetrieveHit, RetrieveRequest, RetrieveResponse
 
+from .accounts import Accounts
 from .cache import CachedSimulator, NullCache, ResultCache
 from .settings import Settings
 from .simulate import SimRequest, Simulator
-from .usage import Usage
 
 
 def rank_score(rank: int) -> float:
@@ -16,24 +16,26 @@ def rank_score(rank: int) -> float:
 
 
 class RetrieveService:
-    def __init__(self, simulator: Simulator, usage: Usage, settings: Settings, cache: ResultCache | None = None) -> None:
+    def __init__(self, simulator: Simulator, accounts: Accounts, settings: Settings, cache: ResultCache | None = None) -> None:
         self.simulator = simulator
         self.cached = CachedSimulator(simulator, cache if cache is not None else NullCache())
-        self.usage = usage
+        self.accounts = accounts
         self.settings = settings
 
-    async def retrieve(self, request: RetrieveRequest, api_key: str | None = None) -> RetrieveResponse:
+    async def retrieve(self, request: RetrieveRequest, identity: str) -> RetrieveResponse:
+        """A batch for `identity` (api/deps.identify): each query a search, all admitted together."""
         sim_requests = [
             SimRequest(
                 query=q.query, quality=q.quality or "useful", question=q.question, answer=q.answer, num=request.k, seed=q.seed
             )
             for q in request.resolved()
         ]
+        self.accounts.admit(identity, sim_requests)
         # Per query: hits are served from the cache, the misses still go to the engine as one batch.
         results = await self.cached.simulate(sim_requests, no_cache=request.no_cache)
         batches: list[list[RetrieveHit]] = []
         for result, cached in results:
-            self.usage.record(api_key, result, cached)
+            self.accounts.record(identity, result, cached)
             batches.append(
                 [
                     RetrieveHit(

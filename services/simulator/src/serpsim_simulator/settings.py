@@ -98,8 +98,13 @@ class LimitSettings(BaseModel):
         default=1024, ge=1, description="Most generations one request may cause (a /retrieve of n queries at topk k: n·ceil(k/5)); beyond: 400."
     )
     max_body_bytes: int = Field(default=1 << 20, ge=1024)
-    max_in_flight: int = Field(default=64, ge=1, description="Generations the engine runs at once.")
-    max_queue: int = Field(default=256, ge=0, description="Generations waiting for the engine; beyond: 503 at once.")
+    max_in_flight: int = Field(
+        default=256, ge=1, description="Generations the engine runs at once (a larger request runs alone)."
+    )
+    max_queue: int = Field(default=1024, ge=0, description="Generations waiting for the engine; beyond: 503 at once.")
+    max_accounts: int = Field(
+        default=10_000, ge=1, description="Identities whose usage and limits are kept; the least recently seen go first."
+    )
     timeout_s: float = Field(default=60.0, gt=0, description="Default per-request deadline.")
     max_timeout_s: float = Field(default=300.0, gt=0, description="Largest deadline a request may ask for.")
     retry_after_s: int = Field(default=1, ge=1, description="Retry-After sent with 503 overload answers.")

@@ -86,7 +86,7 @@ class Simulator:
                 owners.append(index)
         if self.admission is None:
             return await self._generate(requests, prompts, sampling, owners)
-        async with self.admission.slot():
+        async with self.admission.slot(len(prompts)):
             return await self._generate(requests, prompts, sampling, owners)
 
     async def _generate(

@@ -10,7 +10,7 @@ from serpsim_protocol import RetrieveError, RetrieveResponse
 from ..serving_retrieve import RetrieveService
 from ._http import OrjsonResponse, parse_body, request_only
 from .contract import RETRIEVE_PATH, Contract
-from .deps import identify_metered
+from .deps import identify
 
 router = APIRouter(tags=["retrieve"])
 
@@ -31,10 +31,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 async def retrieve(request: Request) -> Response:
     """Search-R1 `{"queries", "topk", "return_scores"}`; per query, optionally, an object
     `{"query", "quality", "question", "answer", "seed"}` in place of the string."""
-    identify_metered(request)
+    identity = identify(request)
     state = request.state
     contract: Contract = state.contract
     body = parse_body(contract.retrieve, await request.body())
     service: RetrieveService = state.retrieve
-    response = await service.retrieve(body)
+    response = await service.retrieve(body, identity)
     return OrjsonResponse(response.model_dump(mode="json"))
