@@ -296,3 +296,15 @@ def test_locations_api(client: TestClient) -> None:
     assert found[0]["canonical_name"] == "Austin, Texas"
     assert client.get("/locations.json").json() == []
     assert client.get("/locations.json", params={"q": "x", "limit": 0}).status_code == 400
+
+
+@pytest.mark.parametrize("field", ["question", "answer"])
+def test_over_long_retrieve_hints_are_400(field: str) -> None:
+    """As on /search: a client mistake, not a prompt the engine refuses with a 503."""
+    engine = FakeEngine()
+    with TestClient(create_app(make_settings(limits={"max_query_chars": 50}), engine=engine)) as c:
+        _wait_ready(c)
+        for body in ({"queries": ["x"], field: "y" * 51}, {"queries": [{"query": "x", field: "y" * 51}]}):
+            r = c.post("/retrieve", json=body)
+            assert r.status_code == 400 and field in r.json()["detail"]
+        assert engine.calls == []

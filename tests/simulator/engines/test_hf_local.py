@@ -160,3 +160,19 @@ async def test_aclose_fails_pending_and_stops(tiny_model_dir: Path) -> None:
     assert not eng.ready()
     with pytest.raises(EngineError):
         await eng.generate(["q"], [GREEDY])
+
+
+def test_a_prompt_longer_than_the_context_is_a_400(tiny_model_dir: Path) -> None:
+    """The same answer as the other engines give (a client mistake, never a 503 to retry)."""
+    from fastapi.testclient import TestClient
+    from serpsim_simulator.app import create_app
+
+    from tests.simulator.conftest import _wait_ready, make_settings
+
+    settings = make_settings(engine={"kind": "transformers", "model": str(tiny_model_dir), "device": "cpu", "max_model_len": 64})
+    with TestClient(create_app(settings)) as client:
+        _wait_ready(client, timeout_s=60)
+        search = client.get("/search.json", params={"q": "capital of france", "num": 5})
+        retrieve = client.post("/retrieve", json={"queries": ["capital of france"]})
+    assert search.status_code == retrieve.status_code == 400
+    assert "context" in search.json()["error"] and "context" in retrieve.json()["detail"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from serpsim_simulator.engines import EngineError, build_engine
 from serpsim_simulator.engines.base import SamplingSettings, chat_messages
 from serpsim_simulator.engines.openai_compat import OpenAICompatEngine
@@ -314,3 +316,51 @@ async def test_5xx_replica_is_retried_elsewhere() -> None:
     finally:
         bad.kill()
         good.kill()
+
+
+# -- what clients see of upstream failures --------------------------------------------------------
+
+VLLM_TOO_LONG = {  # vLLM's answer to a prompt longer than --max-model-len (renderers/params.py)
+    "object": "error", "type": "BadRequestError", "param": "input_tokens", "code": 400,
+    "message": "This model's maximum context length is 2048 tokens. However, your prompt contains 2311 input "
+               "tokens, which exceeds this limit even without any output tokens. Please reduce the length of the input prompt.",
+}
+
+
+def _app_on(handler: Callable[[httpx.Request], httpx.Response]) -> Iterator[TestClient]:
+    from serpsim_simulator.app import create_app
+
+    from tests.simulator.conftest import _wait_ready, make_settings
+
+    engine = OpenAICompatEngine(_cfg(["http://replica-7.internal:8000/v1"], max_retries=1), transport=_mock(handler))
+    with TestClient(create_app(make_settings(), engine=engine)) as client:
+        _wait_ready(client)
+        yield client
+
+
+def test_a_prompt_longer_than_the_upstream_context_is_a_400(caplog: pytest.LogCaptureFixture) -> None:
+    """A client mistake, not a server failure: a 503 would be retried forever by a trainer."""
+    for client in _app_on(lambda r: httpx.Response(400, json=VLLM_TOO_LONG)):
+        search = client.get("/search.json", params={"q": "x", "num": 5})
+        retrieve = client.post("/retrieve", json={"queries": ["x"]})
+    assert search.status_code == retrieve.status_code == 400
+    for message in (search.json()["error"], retrieve.json()["detail"]):
+        assert "context" in message and "replica-7" not in message and "2311" not in message
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [(500, "Traceback: /opt/secret/vllm/worker.py line 12"), (401, '{"error": "invalid upstream key sk-abc123"}')],
+)
+def test_upstream_urls_and_bodies_are_logged_not_returned(
+    status: int, body: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        for client in _app_on(lambda r: httpx.Response(status, text=body)):
+            search = client.get("/search.json", params={"q": "x", "num": 5})
+            retrieve = client.post("/retrieve", json={"queries": ["x"]})
+    assert search.status_code >= 500 and retrieve.status_code >= 500
+    for answer in (search.text, retrieve.text):
+        assert "replica-7" not in answer and "secret" not in answer and "sk-abc123" not in answer
+    logged = caplog.text
+    assert "replica-7.internal" in logged and body[:20] in logged

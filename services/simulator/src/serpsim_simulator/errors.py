@@ -107,7 +107,9 @@ def validation_message(errors: Sequence[Any]) -> str:
             return MISSING_Q
         if where == ["engine"] and err.get("type") == "literal_error":
             return f"Unsupported `{err.get('input')}` search engine."
-    first = errors[0] if errors else {}
+    # A value a union refuses gets one error per member; the one that is not "wrong type" names
+    # the member the value was meant for (a query object whose `question` is too long).
+    first = next((e for e in errors if not str(e.get("type", "")).endswith("_type")), errors[0] if errors else {})
     loc = ".".join(_where(first)) or "request"
     return f"Invalid `{loc}` parameter: {first.get('msg', 'invalid value')}."
 

@@ -6,6 +6,7 @@ Knows nothing of HTTP; the SerpApi and Search-R1 routes both call `Simulator.sim
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import time
 from collections.abc import Sequence
@@ -15,10 +16,18 @@ from serpsim_protocol import Quality
 
 from .admission import Admission
 from .documents import Document, parse_documents
-from .engines.base import Completion, Engine, EngineError, SamplingSettings
-from .errors import EngineBadOutput, EngineFailed, EngineUnavailable
+from .engines.base import Completion, Engine, EngineError, PromptTooLong, SamplingSettings
+from .errors import EngineBadOutput, EngineFailed, EngineUnavailable, InvalidParameter
 from .prompts import DOCS_PER_GENERATION, build_prompt, generations_for
 from .settings import PromptMode, SimulationSettings
+
+
+logger = logging.getLogger(__name__)
+
+ENGINE_FAILED = "The simulation engine failed. Please try again later."
+PROMPT_TOO_LONG = (
+    "The simulation prompt is longer than the model's context: shorten the query, the question or the answer."
+)
 
 
 @dataclass(frozen=True)
@@ -95,9 +104,15 @@ class Simulator:
         started = time.perf_counter()
         try:
             completions = await self.engine.generate(prompts, sampling)
+        except PromptTooLong as exc:
+            logger.info("prompt refused by the engine: %s", exc)
+            raise InvalidParameter(PROMPT_TOO_LONG) from exc
         except EngineError as exc:
-            raise EngineFailed(f"The simulation engine failed: {exc}") from exc
+            # The cause may name upstream replicas or quote their answers: the log gets it, the client does not.
+            logger.warning("engine call failed: %s", exc)
+            raise EngineFailed(ENGINE_FAILED) from exc
         except Exception as exc:  # a buggy engine must cost one request a 502, never the server
+            logger.exception("engine call raised %s", type(exc).__name__)
             raise EngineBadOutput(f"The simulation engine failed unexpectedly: {type(exc).__name__}.") from exc
         elapsed = time.perf_counter() - started
         if not isinstance(completions, list) or len(completions) != len(prompts):

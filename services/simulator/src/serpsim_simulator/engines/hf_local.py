@@ -23,7 +23,7 @@ from typing import Any
 
 from ..settings import EngineSettings
 from ._chat import eos_token_ids, prompt_token_ids
-from .base import Completion, EngineError, SamplingSettings
+from .base import Completion, EngineError, PromptTooLong, SamplingSettings
 
 logger = logging.getLogger(__name__)
 
@@ -173,7 +173,9 @@ class TransformersEngine:
         for prompt, s in zip(prompts, settings):
             ids = prompt_token_ids(self._tokenizer, prompt)
             if len(ids) >= self._context_len:
-                raise EngineError(f"prompt has {len(ids)} tokens; the context holds {self._context_len}")
+                raise PromptTooLong(
+                    f"prompt has {len(ids)} tokens; the context holds {self._context_len}", len(ids), self._context_len
+                )
             # An unseeded request still needs a generator of its own so batch-mates stay independent.
             seed = s.seed if s.seed is not None else secrets.randbits(63)
             rows.append(_Row(ids=ids, settings=s, seed=seed, future=loop.create_future()))

@@ -10,7 +10,9 @@ takes failing replicas out and puts them back when they answer again.
 
 Failure modes, all raised as `EngineError`: no replica reachable, every attempt failed, the
 request exceeded `request_timeout_s` (not retried: another replica would likely be as slow, and
-the caller's own deadline is already spent), a refused request (4xx), a malformed response.
+the caller's own deadline is already spent), a refused request (4xx), a malformed response. A
+400 about the context length is `PromptTooLong`: the request's fault, which clients see as a 400.
+Messages name replicas and quote their answers; they are logged, never returned to clients.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 import httpx
 
 from ..settings import EngineSettings
-from .base import Completion, EngineError, SamplingSettings, chat_messages
+from .base import Completion, EngineError, PromptTooLong, SamplingSettings, chat_messages
 
 logger = logging.getLogger(__name__)
 
@@ -232,6 +234,10 @@ class OpenAICompatEngine:
         if resp.status_code >= 500:
             raise _Retryable(f"HTTP {resp.status_code}: {resp.text[:200]}")
         if resp.status_code >= 400:
+            if resp.status_code == 400 and "context length" in resp.text.lower():
+                # vLLM: "This model's maximum context length is N tokens..."; SGLang: "...longer
+                # than the model's context length (N tokens)". The prompt's fault, not the server's.
+                raise PromptTooLong(f"{replica.url}: HTTP 400: {resp.text[:500]}")
             raise EngineError(f"{replica.url} refused the request: HTTP {resp.status_code}: {resp.text[:500]}")
         return _parse(resp, replica.url)
 

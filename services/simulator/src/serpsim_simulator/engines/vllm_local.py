@@ -21,7 +21,7 @@ from typing import Any
 
 from ..settings import EngineSettings
 from ._chat import prompt_token_ids
-from .base import Completion, EngineError, SamplingSettings
+from .base import Completion, EngineError, PromptTooLong, SamplingSettings
 
 logger = logging.getLogger(__name__)
 
@@ -118,6 +118,9 @@ class VllmEngine:
         from vllm.sampling_params import RequestOutputKind
 
         ids = prompt_token_ids(self._tokenizer, prompt)
+        context = self._llm.model_config.max_model_len
+        if len(ids) >= context:  # vLLM would refuse it too, with a ValueError; this says why
+            raise PromptTooLong(f"prompt has {len(ids)} tokens; the context holds {context}", len(ids), context)
         params = SamplingParams(
             temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens, seed=s.seed,
             output_kind=RequestOutputKind.FINAL_ONLY,
