@@ -21,7 +21,6 @@ from .errors import EngineBadOutput, EngineFailed, EngineUnavailable, InvalidPar
 from .prompts import DOCS_PER_GENERATION, build_prompt, generations_for
 from .settings import PromptMode, SimulationSettings
 
-
 logger = logging.getLogger(__name__)
 
 ENGINE_FAILED = "The simulation engine failed. Please try again later."
