@@ -14,7 +14,23 @@ def test_well_formed_output() -> None:
     docs = parse_documents(WELL_FORMED)
     assert len(docs) == 5
     assert docs[0].snippet == "Paris is the capital of France, fact 1."
-    assert docs[0].title == "Paris is the capital of France, fact 1"
+
+
+@pytest.mark.parametrize(
+    ("query", "snippet", "title"),
+    [
+        ("capital of France", "Paris is the capital of France and home to the Eiffel Tower.",
+         "Capital of France: Eiffel Tower"),
+        ("capital of France", "The city of Paris has been the capital since 987.", "Capital of France: Paris"),
+        ("george washington bridge opening year", "It opened on October 25, 1931, designed by Othmar Ammann.",
+         "George washington bridge opening year: October 25"),
+        ("hamlet", "Written around 1600, the play follows a prince of Denmark.", "Hamlet: Written around 1600"),
+        ("the", "the the the", "The"),  # nothing sets the document apart: the query alone
+    ],
+)
+def test_title_is_the_query_and_a_distinguishing_phrase(query: str, snippet: str, title: str) -> None:
+    (doc,) = parse_documents(f"Doc 1: {snippet}", query=query)
+    assert doc.title == title and doc.snippet == snippet
 
 
 @pytest.mark.parametrize(

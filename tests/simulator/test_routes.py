@@ -34,6 +34,18 @@ def test_search_has_serpapi_shape(client: TestClient) -> None:
         assert body["simulation"]["engine"] == "fake"
 
 
+def test_titles_are_headlines_not_the_snippets_opening_words(client: TestClient) -> None:
+    """Search-R1 renders `Doc i(Title: ...) text` and SerpApi agents print title and snippet: a
+    title made of the snippet's first words shows them twice."""
+    results = client.get("/search.json", params={"q": "capital of France", "num": 5}).json()["organic_results"]
+    hits = client.post("/retrieve", json={"queries": ["capital of France"], "topk": 5}).json()["result"][0]
+    pairs = [(r["title"], r["snippet"]) for r in results]
+    pairs += [(h["contents"].split("\n", 1)[0].strip('"'), h["contents"].split("\n", 1)[1]) for h in hits]
+    for title, snippet in pairs:
+        assert title and not snippet.startswith(title.rstrip(". …"))
+    assert len({title for title, _ in pairs[:5]}) == 5  # a phrase of each document tells them apart
+
+
 def test_quality_selects_the_template(client: TestClient, fake_engine: FakeEngine) -> None:
     noisy = client.get("/search.json", params={"q": "x", "quality": "noisy", "num": 5}).json()
     useful = client.get("/search.json", params={"q": "x", "quality": "useful", "num": 5}).json()
@@ -146,7 +158,8 @@ def test_empty_result_is_200_with_error() -> None:
         body = r.json()
         assert body["error"] == "Google hasn't returned any results for this query."
         assert body["search_metadata"]["status"] == "Success"
-        assert body["organic_results"] == [] and "serpapi_pagination" not in body
+        # SerpApi leaves `organic_results` out (clients such as smolagents test for the key)
+        assert "organic_results" not in body and "serpapi_pagination" not in body
 
 
 def test_engine_failure_is_503_json_and_service_keeps_serving() -> None:

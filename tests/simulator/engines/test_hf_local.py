@@ -176,3 +176,22 @@ def test_a_prompt_longer_than_the_context_is_a_400(tiny_model_dir: Path) -> None
         retrieve = client.post("/retrieve", json={"queries": ["capital of france"]})
     assert search.status_code == retrieve.status_code == 400
     assert "context" in search.json()["error"] and "context" in retrieve.json()["detail"]
+
+
+async def test_model_revision_follows_the_checkpoints_files(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """The result cache keys on it: a checkpoint rewritten under the same path is another model."""
+    import shutil
+
+    copy = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, copy)
+    revisions = []
+    for rewrite in (False, False, True):
+        if rewrite:
+            config = copy / "generation_config.json"
+            config.write_text(config.read_text().replace("}", ', "top_k": 20}', 1))
+        eng = _engine(copy)
+        await eng.start()
+        revisions.append(eng.model_revision)
+        await eng.aclose()
+    assert revisions[0] == revisions[1] != revisions[2] and revisions[0].startswith("files:")
+    assert _engine(copy, model_revision="v7").model_revision == "v7"

@@ -59,6 +59,7 @@ async def test_request_body_and_usage() -> None:
     await eng.start()
     try:
         assert eng.ready() and eng.model_name == "sim-14b"  # discovered from GET /models
+        assert eng.model_revision == "upstream:sim-14b@"  # the result cache keys on it
         out = await eng.generate(["query text", "q2"], [S, SamplingSettings(temperature=0.0, seed=None)])
     finally:
         await eng.aclose()

@@ -10,6 +10,8 @@ import hashlib
 import re
 from dataclasses import dataclass
 
+from .titles import headline
+
 # Tags of the search-agent protocol (and chat-template specials) that must never reach a result:
 # a policy trained on them would read an <answer> planted by the simulator. Every repetition is
 # bounded, so text full of unclosed `<answer` costs linear time, never a backtracking search.
@@ -29,8 +31,6 @@ _LINE_LEAD = frozenset(" \t*#->•")
 _OUTPUT_HEADER = re.compile(r"\s*(?:useful|noisy)\s+output\s*:", re.IGNORECASE)
 _WORD = re.compile(r"\w")
 _SLUG = re.compile(r"[^a-z0-9]+")
-
-TITLE_WORDS = 8
 
 
 @dataclass(frozen=True)
@@ -59,14 +59,15 @@ def _clean(piece: str) -> str:
     return " ".join(piece.split()).strip(" \t-*#:|")
 
 
-def make_document(text: str) -> Document | None:
-    """A document from one piece of generated text; None if nothing readable is left."""
+def make_document(text: str, query: str = "") -> Document | None:
+    """A document from one piece of generated text; None if nothing readable is left.
+
+    The snippet is the whole text; the title a headline from the query and the text (titles.py).
+    """
     snippet = _clean(text)
     if not _WORD.search(snippet):
         return None
-    words = snippet.split(" ", TITLE_WORDS)[:TITLE_WORDS]
-    title = " ".join(words).rstrip(",;:.-–—")
-    return Document(title=title or snippet[:60], snippet=snippet)
+    return Document(title=headline(query, snippet) or snippet[:60], snippet=snippet)
 
 
 def _starts_line(text: str, at: int) -> bool:
@@ -95,11 +96,12 @@ def _marker_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def parse_documents(text: str, limit: int | None = None) -> list[Document]:
+def parse_documents(text: str, query: str = "", limit: int | None = None) -> list[Document]:
     """Documents in the order they appear, deduplicated, at most `limit`.
 
     With `Doc k:` markers, each marker that opens a document (`_marker_spans`) starts one.
     Without any, each non-empty line is a document. Linear time in the length of `text`.
+    `query` is what the titles are made from (`make_document`).
     """
     text = scrub(text).replace("\r", "\n")
     header = _OUTPUT_HEADER.match(text)
@@ -114,7 +116,7 @@ def parse_documents(text: str, limit: int | None = None) -> list[Document]:
     documents: list[Document] = []
     seen: set[str] = set()
     for piece in pieces:
-        doc = make_document(piece)
+        doc = make_document(piece, query)
         if doc is None or doc.snippet in seen:
             continue
         seen.add(doc.snippet)

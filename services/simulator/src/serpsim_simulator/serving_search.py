@@ -124,11 +124,11 @@ class SearchService:
                 "time_taken_displayed": round(finished - started, 2),
                 "organic_results_state": "Results for exact spelling" if organic else "Fully empty",
             },
-            "organic_results": organic,
         }
         if organic:
+            response["organic_results"] = organic
             response["serpapi_pagination"] = self._pagination(params, shown, base_url)
-        else:
+        else:  # as SerpApi: no `organic_results` key at all, and an `error` with a 200
             response["error"] = EMPTY_RESULTS
         response["simulation"] = {
             "quality": params.quality,

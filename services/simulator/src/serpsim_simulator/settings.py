@@ -27,6 +27,12 @@ class EngineSettings(BaseModel):
         description="Local model directory or hub id. Unset: `make serve` builds a tiny demo model.",
     )
     served_model_name: str | None = Field(default=None, description="Name reported in responses.")
+    model_revision: str | None = Field(
+        default=None,
+        description="The checkpoint's version, part of the result cache's key. Unset: derived from the "
+        "checkpoint's files or hub commit (in-process engines), or the upstream's model id and root (openai); "
+        "set it when an upstream's checkpoint changes under the same name.",
+    )
     device: str = "auto"
     dtype: str = "auto"
     # transformers: dynamic batching of concurrent requests

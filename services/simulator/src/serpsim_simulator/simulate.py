@@ -135,7 +135,7 @@ class Simulator:
             result.engine_seconds += share
             result.raw_texts.append(completion.text)
             known = {doc.snippet for doc in result.documents}
-            for doc in parse_documents(completion.text, limit=DOCS_PER_GENERATION):
+            for doc in parse_documents(completion.text, query=result.request.query, limit=DOCS_PER_GENERATION):
                 if doc.snippet not in known:
                     result.documents.append(doc)
                     known.add(doc.snippet)

@@ -52,6 +52,8 @@ class Engine(Protocol):
 
     kind: str
     model_name: str
+    model_revision: str
+    """The checkpoint's version (settled once `start` returns): the result cache keys on it."""
 
     async def start(self) -> None:
         """Load weights / open connections. Called once by the app's lifespan."""

@@ -82,6 +82,8 @@ class OpenAICompatEngine:
         # The name sent as `model`: configured, else the upstream's own (discovered at start).
         self._model: str | None = cfg.served_model_name or cfg.model
         self.model_name: str = self._model or ""
+        # The upstream's checkpoint as far as /models tells (its id and root); configured: that.
+        self.model_revision: str = cfg.model_revision or ""
         self._client: httpx.AsyncClient | None = None
         self._health_task: asyncio.Task[None] | None = None
         self._turn = 0
@@ -149,10 +151,13 @@ class OpenAICompatEngine:
             models = resp.json().get("data", []) if ok else []
         except (httpx.HTTPError, ValueError, AttributeError):
             ok, models = False, []
-        if ok and self._model is None and models and isinstance(models[0], dict) and models[0].get("id"):
-            self._model = str(models[0]["id"])
+        card = models[0] if ok and models and isinstance(models[0], dict) else {}
+        if self._model is None and card.get("id"):
+            self._model = str(card["id"])
             self.model_name = self._model
             logger.info("openai engine: model %r (from %s)", self._model, replica.url)
+        if not self.model_revision and card.get("id"):
+            self.model_revision = f"upstream:{card['id']}@{card.get('root') or ''}"
         self._set_health(replica, ok)
 
     def _set_health(self, replica: _Replica, ok: bool) -> None:
