@@ -69,9 +69,37 @@ async def test_request_body_and_usage() -> None:
         "url": "http://up-a/v1/chat/completions", "auth": "Bearer k", "model": "sim-14b",
         "messages": [{"role": "system", "content": ""}, {"role": "user", "content": "query text"}],
         "temperature": 0.7, "top_p": 0.9, "max_tokens": 33, "seed": 5,
+        "top_k": -1, "repetition_penalty": 1.0, "min_p": 0.0,
     }
     second = next(b for b in seen if b["messages"] == chat_messages("q2"))
     assert "seed" not in second and second["temperature"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("configured", "sent"),
+    [
+        (None, {"top_k": -1, "repetition_penalty": 1.0, "min_p": 0.0}),  # neutral: what the in-process engines do
+        ({"top_k": 20, "repetition_penalty": 1.05}, {"top_k": 20, "repetition_penalty": 1.05}),
+        ({}, {}),  # for servers that reject fields OpenAI's API does not have
+    ],
+)
+async def test_sampling_beyond_openais_fields_is_neutral_configurable_and_omittable(
+    configured: dict[str, float] | None, sent: dict[str, float]
+) -> None:
+    """Without these fields a vLLM server samples with the checkpoint's generation_config.json
+    (Qwen2.5: top_k 20, repetition_penalty 1.05), which the in-process engines never apply."""
+    bodies: list[dict[str, object]] = []
+    extra = {} if configured is None else {"openai_sampling": configured}
+    eng = OpenAICompatEngine(_cfg(["http://a/v1"], **extra),
+                             transport=_mock(lambda r: bodies.append(json.loads(r.content)) or _ok()))  # type: ignore[func-returns-value]
+    await eng.start()
+    try:
+        await eng.generate(["q"], [S])
+    finally:
+        await eng.aclose()
+    beyond = {k: v for k, v in bodies[0].items() if k not in {"model", "messages", "temperature", "top_p", "max_tokens", "seed"}}
+    assert beyond == sent
+    assert all(type(beyond[k]) is type(v) for k, v in sent.items())  # top_k an integer, as servers expect
 
 
 async def test_configured_model_name_wins() -> None:

@@ -52,6 +52,13 @@ class EngineSettings(BaseModel):
     # openai-compatible upstreams (vLLM / SGLang servers)
     openai_urls: list[str] = Field(default_factory=list)
     openai_api_key: str | None = None
+    openai_sampling: dict[str, int | float] = Field(
+        default_factory=lambda: {"top_k": -1, "repetition_penalty": 1.0, "min_p": 0.0},
+        description="Sampling fields sent beyond OpenAI's own (temperature, top_p, max_tokens, seed). Left out, "
+        "a vLLM or SGLang server applies the checkpoint's generation_config.json (Qwen2.5: top_k 20, "
+        "repetition_penalty 1.05), which the in-process engines never do; the default sends neutral values, so "
+        "every engine samples alike. {} for servers that reject these fields.",
+    )
     request_timeout_s: float = Field(default=120.0, gt=0)
     max_retries: int = Field(default=2, ge=0)
 

@@ -205,6 +205,7 @@ class OpenAICompatEngine:
             "temperature": s.temperature,
             "top_p": s.top_p,
             "max_tokens": s.max_tokens,
+            **self._cfg.openai_sampling,
         }
         if s.seed is not None:
             body["seed"] = s.seed
