@@ -14,8 +14,6 @@ from serpsim_simulator.engines.hf_local import TransformersEngine
 from serpsim_simulator.prompts import build_prompt
 from serpsim_simulator.settings import EngineSettings
 
-pytest.importorskip("torch")
-
 GREEDY = SamplingSettings(temperature=0.0, max_tokens=24)
 
 
@@ -195,3 +193,14 @@ async def test_model_revision_follows_the_checkpoints_files(tiny_model_dir: Path
         await eng.aclose()
     assert revisions[0] == revisions[1] != revisions[2] and revisions[0].startswith("files:")
     assert _engine(copy, model_revision="v7").model_revision == "v7"
+
+
+async def test_a_seeded_search_is_the_same_alone_and_in_a_batch_of_16(engine: TransformersEngine) -> None:
+    """Through the simulator: a /search on its own and the same query inside a /retrieve batch."""
+    from .searches import BATCH, alone, together
+
+    before = engine.stats()
+    batched = await together(engine, BATCH)
+    assert engine.stats().largest_batch >= len(BATCH) and engine.stats().batches == before.batches + 1
+    assert batched == await alone(engine, BATCH)
+    assert all(batched) and len({tuple(docs) for docs in batched}) == len(BATCH)
