@@ -10,7 +10,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from .titles import headline
+from .titles import Headlines
 
 # Tags of the search-agent protocol (and chat-template specials) that must never reach a result:
 # a policy trained on them would read an <answer> planted by the simulator. Every repetition is
@@ -59,7 +59,7 @@ def _clean(piece: str) -> str:
     return " ".join(piece.split()).strip(" \t-*#:|")
 
 
-def make_document(text: str, query: str = "") -> Document | None:
+def make_document(text: str, headlines: Headlines) -> Document | None:
     """A document from one piece of generated text; None if nothing readable is left.
 
     The snippet is the whole text; the title a headline from the query and the text (titles.py).
@@ -67,7 +67,7 @@ def make_document(text: str, query: str = "") -> Document | None:
     snippet = _clean(text)
     if not _WORD.search(snippet):
         return None
-    return Document(title=headline(query, snippet) or snippet[:60], snippet=snippet)
+    return Document(title=headlines.of(snippet) or snippet[:60], snippet=snippet)
 
 
 def _starts_line(text: str, at: int) -> bool:
@@ -115,8 +115,9 @@ def parse_documents(text: str, query: str = "", limit: int | None = None) -> lis
         pieces = text.split("\n")
     documents: list[Document] = []
     seen: set[str] = set()
+    headlines = Headlines(query)
     for piece in pieces:
-        doc = make_document(piece, query)
+        doc = make_document(piece, headlines)
         if doc is None or doc.snippet in seen:
             continue
         seen.add(doc.snippet)
