@@ -91,7 +91,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
                 "keys": keys,
                 "admission": admission,
                 "search": SearchService(simulator, store, accounts, settings, cache),
-                "retrieve": RetrieveService(simulator, accounts, settings, cache),
+                "retrieve": RetrieveService(simulator, accounts, cache),
             }
         finally:
             loading.cancel()

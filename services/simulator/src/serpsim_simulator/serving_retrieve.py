@@ -6,7 +6,6 @@ from serpsim_protocol import RetrievedDocument, RetrieveHit, RetrieveRequest, Re
 
 from .accounts import Accounts
 from .cache import CachedSimulator, NullCache, ResultCache
-from .settings import Settings
 from .simulate import SimRequest, Simulator
 
 
@@ -16,11 +15,10 @@ def rank_score(rank: int) -> float:
 
 
 class RetrieveService:
-    def __init__(self, simulator: Simulator, accounts: Accounts, settings: Settings, cache: ResultCache | None = None) -> None:
+    def __init__(self, simulator: Simulator, accounts: Accounts, cache: ResultCache | None = None) -> None:
         self.simulator = simulator
         self.cached = CachedSimulator(simulator, cache if cache is not None else NullCache())
         self.accounts = accounts
-        self.settings = settings
 
     async def retrieve(self, request: RetrieveRequest, identity: str) -> RetrieveResponse:
         """A batch for `identity` (api/deps.identify): each query a search, all admitted together."""
