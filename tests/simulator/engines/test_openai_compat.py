@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -356,6 +357,7 @@ VLLM_TOO_LONG = {  # vLLM's answer to a prompt longer than --max-model-len (rend
 }
 
 
+@contextmanager
 def _app_on(handler: Callable[[httpx.Request], httpx.Response]) -> Iterator[TestClient]:
     from serpsim_simulator.app import create_app
 
@@ -367,9 +369,9 @@ def _app_on(handler: Callable[[httpx.Request], httpx.Response]) -> Iterator[Test
         yield client
 
 
-def test_a_prompt_longer_than_the_upstream_context_is_a_400(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_prompt_longer_than_the_upstream_context_is_a_400() -> None:
     """A client mistake, not a server failure: a 503 would be retried forever by a trainer."""
-    for client in _app_on(lambda r: httpx.Response(400, json=VLLM_TOO_LONG)):
+    with _app_on(lambda r: httpx.Response(400, json=VLLM_TOO_LONG)) as client:
         search = client.get("/search.json", params={"q": "x", "num": 5})
         retrieve = client.post("/retrieve", json={"queries": ["x"]})
     assert search.status_code == retrieve.status_code == 400
@@ -385,7 +387,7 @@ def test_upstream_urls_and_bodies_are_logged_not_returned(
     status: int, body: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.WARNING):
-        for client in _app_on(lambda r: httpx.Response(status, text=body)):
+        with _app_on(lambda r: httpx.Response(status, text=body)) as client:
             search = client.get("/search.json", params={"q": "x", "num": 5})
             retrieve = client.post("/retrieve", json={"queries": ["x"]})
     assert search.status_code >= 500 and retrieve.status_code >= 500
