@@ -20,6 +20,7 @@ class ZeroLatencyEngine:
 
     kind = "zero"
     model_name = "zero-latency"
+    model_revision = "zero-r0"
 
     async def start(self) -> None:
         return None

@@ -88,12 +88,19 @@ def _median_rep(reps: list[tuple[float, float]]) -> dict[str, float]:
 
 class _Client:
     """`n` keep-alive HTTP/1.1 connections and a bare GET: a load generator that costs next to
-    nothing, since on two cores httpx's own CPU time per request showed up as service time."""
+    nothing, since on two cores httpx's own CPU time per request showed up as service time.
+
+    The server closes a connection that sat idle past its keep-alive (uvicorn: 5 s), which on a
+    slow machine happens between two repetitions. A request that finds its connection closed
+    before any byte of the answer arrived is sent again once, on a new connection, as HTTP
+    clients do for idempotent requests; `reconnects` counts them.
+    """
 
     def __init__(self, url: str, n: int) -> None:
         parts = urlsplit(url)
         self.host, self.port, self.n = parts.hostname or "127.0.0.1", parts.port or 80, n
         self.conns: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self.reconnects = 0
 
     async def __aenter__(self) -> _Client:
         self.conns = [await asyncio.open_connection(self.host, self.port) for _ in range(self.n)]
@@ -103,10 +110,27 @@ class _Client:
         for _, writer in self.conns:
             writer.close()
 
-    async def _get(self, conn: tuple[asyncio.StreamReader, asyncio.StreamWriter], target: str) -> bytes:
+    async def _get(self, index: int, target: str) -> bytes:
+        try:
+            return await self._exchange(self.conns[index], target)
+        except _Stale:
+            self.reconnects += 1
+            self.conns[index][1].close()
+            self.conns[index] = await asyncio.open_connection(self.host, self.port)
+            return await self._exchange(self.conns[index], target)
+
+    async def _exchange(self, conn: tuple[asyncio.StreamReader, asyncio.StreamWriter], target: str) -> bytes:
         reader, writer = conn
-        writer.write(f"GET {target} HTTP/1.1\r\nHost: {self.host}\r\n\r\n".encode())
-        head = await reader.readuntil(b"\r\n\r\n")
+        try:
+            writer.write(f"GET {target} HTTP/1.1\r\nHost: {self.host}\r\n\r\n".encode())
+            await writer.drain()
+            head = await reader.readuntil(b"\r\n\r\n")
+        except asyncio.IncompleteReadError as exc:
+            if exc.partial:
+                raise
+            raise _Stale from exc
+        except (ConnectionResetError, BrokenPipeError) as exc:
+            raise _Stale from exc
         status = head.split(b" ", 2)[1]
         length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))
         body = await reader.readexactly(length)
@@ -118,20 +142,24 @@ class _Client:
         """One search per connection, all at once: one query each, one generation (`num=5`), no cache read."""
         targets = [f"/search.json?{urlencode({'q': q, 'num': 5, 'seed': i, 'no_cache': 'true'})}"
                    for i, q in enumerate(_queries(tag, self.n))]
-        return list(await asyncio.gather(*(self._get(c, t) for c, t in zip(self.conns, targets))))
+        return list(await asyncio.gather(*(self._get(i, t) for i, t in enumerate(targets))))
 
 
-async def _timed_searches(url: str) -> list[tuple[float, float]]:
-    """(completion tokens, seconds) of each repetition of 64 concurrent searches."""
-    reps = []
-    async with _Client(url, SEARCHES) as client:
+class _Stale(Exception):
+    """The server had closed the connection before this request: send it again on a new one."""
+
+
+async def _timed_searches(url: str, searches: int = SEARCHES, reps: int = REPS) -> list[tuple[float, float]]:
+    """(completion tokens, seconds) of each repetition of `searches` concurrent searches."""
+    out = []
+    async with _Client(url, searches) as client:
         await client.searches("warm-up")  # also opens every connection before the clock starts
-        for rep in range(REPS):
+        for rep in range(reps):
             started = time.perf_counter()
             bodies = await client.searches(f"bench {rep}")
             elapsed = time.perf_counter() - started
-            reps.append((float(sum(json.loads(b)["simulation"]["completion_tokens"] for b in bodies)), elapsed))
-    return reps
+            out.append((float(sum(json.loads(b)["simulation"]["completion_tokens"] for b in bodies)), elapsed))
+    return out
 
 
 def _service(model: str) -> dict[str, float]:

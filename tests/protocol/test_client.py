@@ -57,10 +57,35 @@ async def test_retrieve_body_is_search_r1_plus_optional_fields() -> None:
 
     async with client_for(handler) as client:
         response = await client.retrieve(["q1"], topk=2)
-        await client.retrieve(["q1", "q2"], topk=2, quality=["useful", "noisy"], question=["a", "b"], seed=1)
+        await client.retrieve(["q1", "q2"], topk=2, quality="noisy", question="a", seed=1)
     assert bodies[0] == {"queries": ["q1"], "topk": 2, "return_scores": True}
-    assert bodies[1]["quality"] == ["useful", "noisy"] and bodies[1]["seed"] == 1
+    assert bodies[1] == {"queries": ["q1", "q2"], "topk": 2, "return_scores": True, "quality": "noisy", "question": "a", "seed": 1}
     assert response.result[0][0].document.title == "Title" and response.result[0][0].document.text == "text"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"result": [[{"id": "7", "contents": '"Title"\ntext'}]]},  # Search-R1 without scores
+        {"result": [[{"document": {"id": "7", "contents": '"Title"\ntext'}, "score": 0.5}]]},
+    ],
+)
+async def test_retrieve_parses_both_search_r1_answers(body: dict[str, object]) -> None:
+    async with client_for(lambda r: httpx.Response(200, json=body)) as client:
+        response = await client.retrieve(["q"])
+    (hit,) = response.result[0]
+    assert hit.document.id == "7" and hit.document.title == "Title" and hit.document.text == "text"
+    assert hit.score == (0.5 if "score" in body["result"][0][0] else None)  # type: ignore[index]
+
+
+async def test_per_query_values_travel_as_query_objects() -> None:
+    seen: list[httpx.Request] = []
+    async with client_for(lambda r: seen.append(r) or httpx.Response(200, json=RETRIEVE_BODY)) as client:  # type: ignore[func-returns-value]
+        await client.retrieve(["q1", "q2"], topk=2, quality=["useful", "noisy"], question="Q?", seed=[1, None], no_cache=True)
+    assert json.loads(seen[0].content) == {
+        "queries": [{"query": "q1", "quality": "useful", "seed": 1}, {"query": "q2", "quality": "noisy"}],
+        "topk": 2, "return_scores": True, "question": "Q?", "no_cache": True,
+    }
 
 
 async def test_misaligned_per_query_fields_fail_before_sending() -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -13,7 +14,8 @@ from .fakes import FakeEngine
 def make_settings(**overrides: object) -> Settings:
     # Each app gets its own in-memory result cache: no state shared between tests or runs.
     overrides.setdefault("cache", {"path": ":memory:"})
-    return Settings(engine={"kind": "transformers", "model": "unused-with-injected-engine"}, **overrides)
+    overrides.setdefault("engine", {"kind": "transformers", "model": "unused-with-injected-engine"})
+    return Settings(**overrides)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -28,11 +30,13 @@ def client(fake_engine: FakeEngine) -> Iterator[TestClient]:
         yield c
 
 
-def _wait_ready(c: TestClient) -> None:
-    for _ in range(200):
-        if c.get("/readyz").status_code == 200:
+def _wait_ready(c: TestClient, timeout_s: float = 2.0) -> None:
+    """Until /readyz says ready; an engine that failed to load, or a timeout, fails the test."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        r = c.get("/readyz")
+        if r.status_code == 200:
             return
-        import time
-
+        if r.json().get("status") == "failed" or time.monotonic() > deadline:
+            raise AssertionError(f"engine never became ready: {r.json()}")
         time.sleep(0.01)
-    raise AssertionError("engine never became ready")

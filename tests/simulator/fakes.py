@@ -17,6 +17,7 @@ class FakeEngine:
 
     kind = "fake"
     model_name = "fake-sim"
+    model_revision = "fake-r0"
 
     def __init__(self, text: str | None = None, fail: Exception | None = None, delay_s: float = 0.0) -> None:
         self.text = text

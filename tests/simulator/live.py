@@ -21,9 +21,10 @@ def free_port() -> int:
 class LiveServer:
     """`with LiveServer(app) as url:` serves `app` with uvicorn on a free loopback port."""
 
-    def __init__(self, app: FastAPI, graceful_s: float = 2.0) -> None:
+    def __init__(self, app: FastAPI, graceful_s: float = 2.0, keep_alive_s: int = 5) -> None:
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=free_port(), log_level="warning", timeout_graceful_shutdown=graceful_s
+            app, host="127.0.0.1", port=free_port(), log_level="warning", timeout_graceful_shutdown=graceful_s,
+            timeout_keep_alive=keep_alive_s,
         )
         self.server = uvicorn.Server(config)
         self.url = f"http://127.0.0.1:{config.port}"

@@ -31,27 +31,32 @@ class Clock:
         return self.now
 
 
+ENGINE = ("fake", "m", "r1")
+
+
 def test_key_changes_with_every_input() -> None:
-    base = cache_key("m", "sft", SAMPLING, BASE)
+    base = cache_key(ENGINE, "sft", SAMPLING, BASE)
     variants = {
-        "model": cache_key("m2", "sft", SAMPLING, BASE),
-        "prompt_mode": cache_key("m", "prompt", SAMPLING, BASE),
-        "temperature": cache_key("m", "sft", SAMPLING.model_copy(update={"temperature": 0.7}), BASE),
-        "top_p": cache_key("m", "sft", SAMPLING.model_copy(update={"top_p": 0.9}), BASE),
-        "max_tokens": cache_key("m", "sft", SAMPLING.model_copy(update={"max_tokens": 599}), BASE),
+        "engine kind": cache_key(("vllm", "m", "r1"), "sft", SAMPLING, BASE),
+        "model": cache_key(("fake", "m2", "r1"), "sft", SAMPLING, BASE),
+        "model revision": cache_key(("fake", "m", "r2"), "sft", SAMPLING, BASE),
+        "prompt_mode": cache_key(ENGINE, "prompt", SAMPLING, BASE),
+        "temperature": cache_key(ENGINE, "sft", SAMPLING.model_copy(update={"temperature": 0.7}), BASE),
+        "top_p": cache_key(ENGINE, "sft", SAMPLING.model_copy(update={"top_p": 0.9}), BASE),
+        "max_tokens": cache_key(ENGINE, "sft", SAMPLING.model_copy(update={"max_tokens": 599}), BASE),
     }
     for name, value in (
         ("quality", "noisy"), ("question", "Q2?"), ("question", None), ("answer", "B"), ("answer", None),
         ("query", "q2"), ("num", 5), ("page", 1), ("seed", 2), ("seed", None),
     ):
-        variants[f"{name}={value}"] = cache_key("m", "sft", SAMPLING, dataclasses.replace(BASE, **{name: value}))
+        variants[f"{name}={value}"] = cache_key(ENGINE, "sft", SAMPLING, dataclasses.replace(BASE, **{name: value}))
     assert base not in variants.values()
     assert len(set(variants.values())) == len(variants)
     # Unrelated settings (max_num, max_pages) do not change the documents, so not the key.
-    assert cache_key("m", "sft", SAMPLING.model_copy(update={"max_pages": 2}), BASE) == base
+    assert cache_key(ENGINE, "sft", SAMPLING.model_copy(update={"max_pages": 2}), BASE) == base
     # A separator inside one field cannot fake another key; None is not the string "None".
-    assert cache_key("m", "sft", SAMPLING, dataclasses.replace(BASE, question="None")) != cache_key(
-        "m", "sft", SAMPLING, dataclasses.replace(BASE, question=None)
+    assert cache_key(ENGINE, "sft", SAMPLING, dataclasses.replace(BASE, question="None")) != cache_key(
+        ENGINE, "sft", SAMPLING, dataclasses.replace(BASE, question=None)
     )
 
 
@@ -116,10 +121,10 @@ def test_hit_is_marked_and_counted() -> None:
         assert second["search_metadata"]["id"] != first["search_metadata"]["id"]
         assert c.get(second["search_metadata"]["json_endpoint"].split("testserver")[1]).status_code == 200
 
-        for account in (c.get("/account.json", params={"api_key": "k1"}).json(), c.get("/account.json").json()):
-            assert account["total_searches"] == 2 and account["cache_hits"] == 1
-            # tokens and engine time are only spent once
-            assert account["prompt_tokens"] == first["simulation"]["prompt_tokens"]
+        account = c.get("/account.json", params={"api_key": "k1"}).json()
+        assert account["total_searches"] == 2 and account["cache_hits"] == 1
+        # tokens, generations and engine time are only spent once
+        assert account["prompt_tokens"] == first["simulation"]["prompt_tokens"] and account["generations"] == 2
         metrics = c.get("/metrics").text
         assert "serpsim_cache_hits_total 1.0" in metrics
 
@@ -167,12 +172,42 @@ def test_sqlite_file_is_shared_across_app_restarts(tmp_path: Path) -> None:
             assert c.get("/search.json", params={"q": "x", "seed": 1}).json()["simulation"]["cached"] is expected
 
 
+def test_another_engine_kind_or_model_revision_misses(tmp_path: Path) -> None:
+    """The same model name served by another engine (other kernels, other numerics) or a
+    checkpoint retrained under the same name must not be answered with the old documents."""
+    cache = {"path": str(tmp_path / "results.sqlite")}
+
+    def cached(kind: str, revision: str) -> bool:
+        engine = FakeEngine()
+        engine.kind, engine.model_revision = kind, revision
+        with _client(engine, cache=cache) as c:
+            _wait_ready(c)
+            return bool(c.get("/search.json", params={"q": "x", "seed": 1}).json()["simulation"]["cached"])
+
+    assert cached("fake", "r1") is False
+    assert cached("fake", "r1") is True
+    assert cached("other", "r1") is False
+    assert cached("fake", "r2") is False
+
+
+def test_retrieve_no_cache_skips_the_read() -> None:
+    engine = FakeEngine()
+    with _client(engine) as c:
+        _wait_ready(c)
+        body = {"queries": ["a"], "topk": 3, "seed": 1}
+        first = c.post("/retrieve", json=body).json()
+        fresh = c.post("/retrieve", json={**body, "no_cache": True}).json()
+        assert len(engine.calls) == 2 and fresh == first  # seeded: the same documents, generated again
+        c.post("/retrieve", json=body)
+        assert len(engine.calls) == 2
+
+
 def test_retrieve_serves_hits_per_query_and_batches_the_misses() -> None:
     engine = FakeEngine()
     with _client(engine) as c:
         _wait_ready(c)
-        first = c.post("/retrieve", json={"queries": ["a", "b"], "topk": 3, "seed": [1, 2]}).json()
-        second = c.post("/retrieve", json={"queries": ["b", "c"], "topk": 3, "seed": [2, 3]}).json()
+        first = c.post("/retrieve", json={"queries": [{"query": "a", "seed": 1}, {"query": "b", "seed": 2}], "topk": 3}).json()
+        second = c.post("/retrieve", json={"queries": [{"query": "b", "seed": 2}, {"query": "c", "seed": 3}], "topk": 3}).json()
         assert second["result"][0] == first["result"][1]
         prompts = engine.calls[-1][0]
         assert len(prompts) == 1 and "Query: c" in prompts[0]

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from serpsim_simulator.accounts import OUT_OF_SEARCHES, THROUGHPUT_EXCEEDED, Accounts
 from serpsim_simulator.app import create_app
 from serpsim_simulator.errors import INVALID_KEY
-from serpsim_simulator.security import OUT_OF_SEARCHES, THROUGHPUT_EXCEEDED, KeyStore, RateLimiter, hash_key
+from serpsim_simulator.security import KeyStore, hash_key
 from serpsim_simulator.settings import LimitSettings
 
 from .conftest import make_settings
@@ -90,12 +91,12 @@ def test_rate_limit_per_second_and_per_hour() -> None:
 
 def test_rate_limiter_refills() -> None:
     now = [0.0]
-    limiter = RateLimiter(LimitSettings(rate_per_second=2, rate_burst=1), clock=lambda: now[0])
-    limiter.acquire("k")
+    accounts = Accounts(LimitSettings(rate_per_second=2, rate_burst=1), clock=lambda: now[0])
+    accounts.charge("k", 1)
     with pytest.raises(Exception, match="throughput"):
-        limiter.acquire("k")
+        accounts.charge("k", 1)
     now[0] += 0.5
-    limiter.acquire("k")
+    accounts.charge("k", 1)
 
 
 def test_input_limits() -> None:

@@ -34,6 +34,18 @@ def test_search_has_serpapi_shape(client: TestClient) -> None:
         assert body["simulation"]["engine"] == "fake"
 
 
+def test_titles_are_headlines_not_the_snippets_opening_words(client: TestClient) -> None:
+    """Search-R1 renders `Doc i(Title: ...) text` and SerpApi agents print title and snippet: a
+    title made of the snippet's first words shows them twice."""
+    results = client.get("/search.json", params={"q": "capital of France", "num": 5}).json()["organic_results"]
+    hits = client.post("/retrieve", json={"queries": ["capital of France"], "topk": 5}).json()["result"][0]
+    pairs = [(r["title"], r["snippet"]) for r in results]
+    pairs += [(h["contents"].split("\n", 1)[0].strip('"'), h["contents"].split("\n", 1)[1]) for h in hits]
+    for title, snippet in pairs:
+        assert title and not snippet.startswith(title.rstrip(". …"))
+    assert len({title for title, _ in pairs[:5]}) == 5  # a phrase of each document tells them apart
+
+
 def test_quality_selects_the_template(client: TestClient, fake_engine: FakeEngine) -> None:
     noisy = client.get("/search.json", params={"q": "x", "quality": "noisy", "num": 5}).json()
     useful = client.get("/search.json", params={"q": "x", "quality": "useful", "num": 5}).json()
@@ -146,7 +158,8 @@ def test_empty_result_is_200_with_error() -> None:
         body = r.json()
         assert body["error"] == "Google hasn't returned any results for this query."
         assert body["search_metadata"]["status"] == "Success"
-        assert body["organic_results"] == [] and "serpapi_pagination" not in body
+        # SerpApi leaves `organic_results` out (clients such as smolagents test for the key)
+        assert "organic_results" not in body and "serpapi_pagination" not in body
 
 
 def test_engine_failure_is_503_json_and_service_keeps_serving() -> None:
@@ -184,13 +197,15 @@ def test_retrieve_contract(client: TestClient, fake_engine: FakeEngine) -> None:
     r = client.post(
         "/retrieve",
         json={
-            "queries": ["alpha", "beta", "gamma"],
+            "queries": [
+                {"query": "alpha", "answer": "A1", "seed": 1},
+                {"query": "beta", "quality": "noisy", "answer": None, "seed": 2},
+                {"query": "gamma", "answer": "A3", "seed": 3},
+            ],
             "topk": 3,
             "return_scores": True,
-            "quality": ["useful", "noisy", "useful"],
+            "quality": "useful",
             "question": "Q?",
-            "answer": ["A1", None, "A3"],
-            "seed": [1, 2, 3],
         },
     )
     assert r.status_code == 200
@@ -200,28 +215,49 @@ def test_retrieve_contract(client: TestClient, fake_engine: FakeEngine) -> None:
         scores = [h.score for h in hits]
         assert scores == sorted(scores, reverse=True)
         for h in hits:
-            title, text = h.document.contents.split("\n", 1)
-            assert title and text and h.document.id
+            assert h.document.title and h.document.text and h.document.id
     assert len(fake_engine.calls) == 1  # the whole batch is one engine call
     prompts, settings = fake_engine.calls[0]
-    assert "Noisy Output:" in prompts[1] and "Useful Output:" in prompts[0]
+    assert "Noisy Output:" in prompts[1] and "Useful Output:" in prompts[0]  # per query, over the batch-wide value
     assert "whose answer is A1." in prompts[0] and "A3" in prompts[2] and "whose answer" not in prompts[1]
+    assert all('"Q?"' in p for p in (prompts[0], prompts[2]))
     assert [s.seed for s in settings] == [1, 2, 3]
 
 
-def test_retrieve_defaults_and_plain_search_r1_body(client: TestClient) -> None:
-    body = client.post("/retrieve", json={"queries": ["x"], "topk": 2, "return_scores": False}).json()
-    assert len(body["result"][0]) == 2 and "score" not in body["result"][0][0]
+def test_retrieve_answers_as_search_r1s_server_does(client: TestClient) -> None:
+    """Search-R1's retrieval_server.py: `return_scores` defaults to false, and then each item is
+    the bare corpus row `{"id", "contents"}`; with scores, `{"document": row, "score": s}`.
+    `contents` is wiki-18's `"Title"\ntext`; a null (or 0) `topk` means the default, 3."""
+    bare = client.post("/retrieve", json={"queries": ["capital of france", "tallest mountain"], "topk": 2})
+    assert bare.status_code == 200 and set(bare.json()) == {"result"}
+    result = bare.json()["result"]
+    assert [len(items) for items in result] == [2, 2]
+    for item in result[0] + result[1]:
+        assert set(item) == {"id", "contents"} and isinstance(item["id"], str)
+        title, text = item["contents"].split("\n", 1)
+        assert len(title) > 2 and title[0] == title[-1] == '"' and text.strip()
+    scored = client.post("/retrieve", json={"queries": ["capital of france"], "topk": 2, "return_scores": True}).json()
+    for hit in scored["result"][0]:
+        assert set(hit) == {"document", "score"} and set(hit["document"]) == {"id", "contents"}
+        assert isinstance(hit["score"], float)
+    for topk in (None, 0):
+        r = client.post("/retrieve", json={"queries": ["x"], "topk": topk})
+        assert r.status_code == 200 and len(r.json()["result"][0]) == 3
+    assert len(client.post("/retrieve", json={"queries": ["x"]}).json()["result"][0]) == 3
 
 
 @pytest.mark.parametrize(
     "body",
     [
         {"queries": []},
-        {"queries": ["a"], "topk": 0},
-        {"queries": ["a", "b"], "quality": ["useful"]},
+        {"queries": ["a"], "topk": -1},
+        {"queries": ["a", "b"], "quality": ["useful", "noisy"]},  # per-query values go inside `queries`
         {"queries": ["a"], "quality": "great"},
+        {"queries": [{"query": "a", "quality": "great"}]},
+        {"queries": [{"quality": "noisy"}]},
         {"queries": [""]},
+        {"queries": [" \t\n"]},
+        {"queries": [{"query": " "}]},
         {"topk": 3},
     ],
 )
@@ -239,11 +275,10 @@ def test_account_counts_usage_per_key(client: TestClient) -> None:
     client.get("/search.json", params={"q": "x", "num": 5, "api_key": "k1"})
     client.get("/search.json", params={"q": "y", "num": 5, "serp_api_key": "k2"})
     client.get("/search.json", params={"q": "z", "num": 5, "api_key": "k1"})
-    total = client.get("/account.json").json()
     k1 = client.get("/account", params={"api_key": "k1"}).json()
-    assert total["total_searches"] == 3 and total["this_month_usage"] == 3
-    assert k1["total_searches"] == 2 and k1["api_key"] == "k1"
-    assert total["prompt_tokens"] > 0 and total["completion_tokens"] > 0
+    k2 = client.get("/account.json", params={"api_key": "k2"}).json()
+    assert k1["total_searches"] == k1["this_month_usage"] == 2 and k1["api_key"] == "k1"
+    assert k2["total_searches"] == 1 and k1["prompt_tokens"] > 0 and k1["completion_tokens"] > 0
 
 
 def test_unknown_route_is_json_404(client: TestClient) -> None:
@@ -274,3 +309,15 @@ def test_locations_api(client: TestClient) -> None:
     assert found[0]["canonical_name"] == "Austin, Texas"
     assert client.get("/locations.json").json() == []
     assert client.get("/locations.json", params={"q": "x", "limit": 0}).status_code == 400
+
+
+@pytest.mark.parametrize("field", ["question", "answer"])
+def test_over_long_retrieve_hints_are_400(field: str) -> None:
+    """As on /search: a client mistake, not a prompt the engine refuses with a 503."""
+    engine = FakeEngine()
+    with TestClient(create_app(make_settings(limits={"max_query_chars": 50}), engine=engine)) as c:
+        _wait_ready(c)
+        for body in ({"queries": ["x"], field: "y" * 51}, {"queries": [{"query": "x", field: "y" * 51}]}):
+            r = c.post("/retrieve", json=body)
+            assert r.status_code == 400 and field in r.json()["detail"]
+        assert engine.calls == []

@@ -20,12 +20,7 @@ def tiny_client(tiny_model_dir: Path) -> Iterator[TestClient]:
     settings = Settings(engine={"kind": "transformers", "model": str(tiny_model_dir), "device": "cpu"},
                         simulation={"max_tokens": 160})
     with TestClient(create_app(settings)) as client:
-        for _ in range(60):
-            try:
-                _wait_ready(client)
-                break
-            except AssertionError:
-                continue
+        _wait_ready(client, timeout_s=120)  # a model that fails to load fails here, not later
         yield client
 
 
@@ -60,7 +55,8 @@ def test_archive_account_health_on_tiny_model(tiny_client: TestClient) -> None:
 def test_retrieve_on_tiny_model(tiny_client: TestClient) -> None:
     r = tiny_client.post(
         "/retrieve",
-        json={"queries": ["ocean depth", "first president"], "topk": 3, "quality": ["useful", "noisy"], "seed": [3, 4]},
+        json={"queries": [{"query": "ocean depth", "seed": 3}, {"query": "first president", "quality": "noisy", "seed": 4}],
+              "topk": 3},
     )
     assert r.status_code == 200
     result = RetrieveResponse.model_validate(r.json()).result

@@ -1,18 +1,10 @@
-"""The tiny Qwen2 simulation model: tokenizer round trip, chat template, `Doc k:` output, vLLM load."""
+"""The tiny Qwen2 simulation model: tokenizer round trip, chat template, `Doc k:` output (vLLM loads it: engines/)."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import textwrap
 import unicodedata
 from pathlib import Path
-
-import pytest
-
-pytest.importorskip("transformers")
 
 from serpsim_simulator.prompts import build_prompt
 from serpsim_simulator.tiny_model import (
@@ -123,52 +115,3 @@ def test_greedy_outputs_are_doc_lines_for_unseen_queries(tiny_model_dir: Path) -
         lines = completion.splitlines()
         good += any(line.startswith("Doc 1:") for line in lines) and any(line.startswith("Doc 2:") for line in lines)
     assert good >= 4, outputs
-
-
-_VLLM_SCRIPT = textwrap.dedent(
-    """
-    import json
-    import sys
-
-    from transformers import AutoTokenizer
-    from vllm import LLM, SamplingParams
-
-    from serpsim_simulator.prompts import build_prompt
-    from serpsim_simulator.tiny_model import chat_messages
-
-
-    if __name__ == "__main__":
-        model_dir = sys.argv[1]
-        tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        prompts = [
-            tokenizer.apply_chat_template(
-                chat_messages(build_prompt(q, quality)), tokenize=False, add_generation_prompt=True
-            )
-            for q, quality in [("Tower Bridge opening year", "useful"), ("Lake Victoria area", "noisy")]
-        ]
-        llm = LLM(model=model_dir, dtype="float32", max_model_len=2048, enforce_eager=True, seed=0)
-        outs = llm.generate(prompts, SamplingParams(temperature=0.0, max_tokens=80))
-        print("RESULT " + json.dumps([o.outputs[0].text for o in outs]))
-    """
-)
-
-
-@pytest.mark.heavy
-def test_vllm_cpu_loads_and_generates(tiny_model_dir: Path, tmp_path: Path) -> None:
-    pytest.importorskip("vllm")
-    script = tmp_path / "vllm_tiny.py"
-    script.write_text(_VLLM_SCRIPT)
-    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"}
-    proc = subprocess.run(
-        [sys.executable, str(script), str(tiny_model_dir)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        check=False,
-    )
-    result = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-    assert proc.returncode == 0 and result, proc.stderr[-4000:]
-    texts = json.loads(result[-1].removeprefix("RESULT "))
-    assert len(texts) == 2
-    assert sum("Doc 1:" in t for t in texts) >= 1, texts

@@ -1,9 +1,18 @@
 """serpsim's protocol: wire models and the async client shared by the simulator and the trainer."""
 
 from .client import ClientStats, RetryPolicy, SearchClient
-from .common import QUALITIES, Quality, SimulationInfo, WireModel
+from .common import MAX_SEED, QUALITIES, NonBlank, Quality, SimulationInfo, WireModel
 from .errors import SearchError, SearchHTTPError, SearchRateLimited, SearchTimeout, SearchTransportError
-from .retrieve import RetrievedDocument, RetrieveError, RetrieveHit, RetrieveRequest, RetrieveResponse, per_query
+from .retrieve import (
+    DEFAULT_TOPK,
+    RetrievedDocument,
+    RetrieveError,
+    RetrieveHit,
+    RetrieveItem,
+    RetrieveQuery,
+    RetrieveRequest,
+    RetrieveResponse,
+)
 from .serpapi import (
     AccountResponse,
     ErrorResponse,
@@ -16,14 +25,19 @@ from .serpapi import (
 )
 
 __all__ = [
+    "DEFAULT_TOPK",
+    "MAX_SEED",
     "QUALITIES",
     "AccountResponse",
     "ClientStats",
     "ErrorResponse",
+    "NonBlank",
     "OrganicResult",
     "Quality",
     "RetrieveError",
     "RetrieveHit",
+    "RetrieveItem",
+    "RetrieveQuery",
     "RetrieveRequest",
     "RetrieveResponse",
     "RetrievedDocument",
@@ -41,5 +55,4 @@ __all__ = [
     "SerpApiPagination",
     "SimulationInfo",
     "WireModel",
-    "per_query",
 ]

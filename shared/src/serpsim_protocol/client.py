@@ -24,7 +24,7 @@ from .errors import (
     SearchTimeout,
     SearchTransportError,
 )
-from .retrieve import RetrieveRequest, RetrieveResponse
+from .retrieve import DEFAULT_TOPK, RetrieveQuery, RetrieveRequest, RetrieveResponse
 from .serpapi import SearchResponse
 
 M = TypeVar("M", bound=BaseModel)
@@ -144,19 +144,35 @@ class SearchClient:
     async def retrieve(
         self,
         queries: Sequence[str],
-        topk: int = 3,
+        topk: int = DEFAULT_TOPK,
         *,
-        quality: Quality | list[Quality] | None = None,
+        quality: Quality | list[Quality | None] | None = None,
         question: str | list[str | None] | None = None,
         answer: str | list[str | None] | None = None,
         seed: int | list[int | None] | None = None,
+        no_cache: bool | None = None,
         path: str = "/retrieve",
     ) -> RetrieveResponse:
-        """`POST /retrieve` (Search-R1). serpsim-only fields are left out when unset."""
-        request = RetrieveRequest(
-            queries=list(queries), topk=topk, quality=quality, question=question, answer=answer, seed=seed
-        )
-        body = request.model_dump(exclude_none=True)
+        """`POST /retrieve` (Search-R1), scores requested as Search-R1's own client does.
+
+        Each serpsim field is one value for the batch or a list with one per query; a list
+        travels inside `queries` as per-query objects. Unset fields are left out, so any
+        Search-R1 server works too. A list of the wrong length raises ValueError, unsent.
+        """
+        fields: dict[str, Any] = {"quality": quality, "question": question, "answer": answer, "seed": seed}
+        per_query = {name: value for name, value in fields.items() if isinstance(value, list)}
+        for name, values in per_query.items():
+            if len(values) != len(queries):
+                raise ValueError(f"`{name}` has {len(values)} values for {len(queries)} queries")
+        entries: list[str | RetrieveQuery] = [
+            RetrieveQuery(query=q, **{name: values[i] for name, values in per_query.items()}) if per_query else q
+            for i, q in enumerate(queries)
+        ]
+        batch_wide = {name: value for name, value in fields.items() if name not in per_query}
+        request = RetrieveRequest(queries=entries, topk=topk, return_scores=True, no_cache=bool(no_cache), **batch_wide)
+        body = request.model_dump(exclude_none=True, exclude_defaults=True)
+        body.update(topk=topk, return_scores=True)
+        body = {"queries": body.pop("queries"), **body}
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else None
         return await self._call("POST", path, RetrieveResponse, json=body, headers=headers)
 

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
 Quality = Literal["useful", "noisy"]
 """Which kind of documents the simulation LLM is asked to write (ZeroSearch's two prompts)."""
 
 QUALITIES: tuple[Quality, ...] = ("useful", "noisy")
+
+MAX_SEED = 2**63 - 1
+"""Largest seed: vLLM's OpenAI server takes int64 seeds."""
+
+NonBlank = Annotated[str, StringConstraints(min_length=1, pattern=r"\S")]
+"""A query: at least one character that is not whitespace. The pattern, not a `strip()` in the
+server, decides, so the published schema and the server's validation are one rule."""
 
 
 class WireModel(BaseModel):

@@ -1,58 +1,104 @@
-"""Search-R1's batch retrieval contract (`POST /retrieve`), spoken by every search-RL framework.
+"""Search-R1's batch retrieval contract (`POST /retrieve`), exactly as its retrieval server
+(`search_r1/search/retrieval_server.py`) speaks it, and every search-RL framework after it.
 
-Request `{"queries": [...], "topk": k, "return_scores": bool}`; response
-`{"result": [[{"document": {"id", "contents"}, "score"}]]}` with `contents` = `"Title"\\ntext`.
-serpsim adds optional `quality`, `question`, `answer` and `seed`, each one value for the batch or
-a list aligned with `queries`.
+Request `{"queries": [...], "topk": k, "return_scores": bool}`: a null (or 0) `topk` means the
+server's default, 3; `return_scores` defaults to false. Response `{"result": [[item, ...], ...]}`,
+one list per query. Without scores an item is the bare corpus row `{"id", "contents"}`; with
+them, `{"document": {"id", "contents"}, "score": s}`. `contents` is `"Title"\\ntext`, the title in
+double quotes as Search-R1's wiki-18 corpus has it.
+
+serpsim's additions, all optional: `no_cache`; batch-wide `quality`, `question`, `answer` and
+`seed`; and, per query, an object in place of the string, `{"query", "quality", "question",
+"answer", "seed"}`, whose values take precedence over the batch-wide ones. Objects rather than
+lists parallel to `queries`: a schema can say what an object holds, not that two lists have the
+same length, and the published schema must say exactly what the server accepts.
 """
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Annotated, Any
 
-from pydantic import Field, model_validator
+from annotated_types import Ge, Le
+from pydantic import BeforeValidator, Field, PlainSerializer, StrictBool
 
-from .common import Quality, WireModel
+from .common import MAX_SEED, NonBlank, Quality, WireModel
 
-T = TypeVar("T")
-
-PerQuery = T | list[T]
-"""One value for the whole batch, or one per query."""
+DEFAULT_TOPK = 3
+"""Search-R1's server default (`--topk 3`), used when a request's `topk` is null or 0."""
 
 
-def per_query(value: T | list[T] | None, n: int, name: str) -> list[T | None]:
-    """Expand a batch-wide or per-query field to exactly `n` values."""
-    if isinstance(value, list):
-        if len(value) != n:
-            raise ValueError(f"`{name}` has {len(value)} values for {n} queries")
-        return list(value)
-    return [value] * n
+
+def _json_integer(value: Any) -> Any:
+    """JSON Schema's integer: a number with no fraction (4 or 4.0), never `false` or `"4"`,
+    which pydantic's lax mode would take as 0 and 4."""
+    if isinstance(value, bool | str):
+        raise ValueError("Input should be a valid integer")
+    return value
+
+
+def json_integer(*constraints: Any) -> Any:
+    """`int` as JSON Schema's integer, with `constraints` (`Ge(0)`...). They go before the
+    validator: placed after it, pydantic's schema would carry them as unknown keys."""
+    return Annotated[int, *constraints, BeforeValidator(_json_integer)]
+
+
+Seed = json_integer(Ge(0), Le(MAX_SEED))
+TopK = json_integer(Ge(0))
+
+
+class RetrieveQuery(WireModel):
+    """One query with its own serpsim values; unset ones fall back to the request's."""
+
+    query: NonBlank
+    quality: Quality | None = None
+    question: str | None = None
+    answer: str | None = None
+    seed: Seed | None = None
 
 
 class RetrieveRequest(WireModel):
-    queries: list[str] = Field(min_length=1)
-    topk: int = Field(default=3, ge=1)
-    return_scores: bool = True
-    quality: Quality | list[Quality] | None = None
-    question: str | list[str | None] | None = None
-    answer: str | list[str | None] | None = None
-    seed: int | list[int | None] | None = None
+    queries: list[NonBlank | RetrieveQuery] = Field(min_length=1)
+    topk: TopK | None = Field(default=None, description="Documents per query; null or 0: 3.")
+    return_scores: StrictBool = False
+    no_cache: StrictBool = Field(default=False, description="serpsim: skip the result cache's read (a fresh sample).")
+    quality: Quality | None = Field(default=None, description="serpsim: useful or noisy documents, for every query.")
+    question: str | None = Field(default=None, description="serpsim: the question, for every query.")
+    answer: str | None = Field(default=None, description="serpsim: its gold answer, for every query.")
+    seed: Seed | None = Field(default=None, description="serpsim: sampling seed, for every query.")
 
-    @model_validator(mode="after")
-    def _aligned(self) -> RetrieveRequest:
-        n = len(self.queries)
-        for name in ("quality", "question", "answer", "seed"):
-            per_query(getattr(self, name), n, name)
-        return self
+    @property
+    def k(self) -> int:
+        """Documents per query: `topk`, or the default when it is null or 0 (Search-R1's `not topk`)."""
+        return self.topk or DEFAULT_TOPK
+
+    def resolved(self) -> list[RetrieveQuery]:
+        """Every query as an object, the batch-wide values filling what it leaves unset."""
+        out = []
+        for entry in self.queries:
+            item = RetrieveQuery(query=entry) if isinstance(entry, str) else entry
+            out.append(
+                RetrieveQuery(
+                    query=item.query,
+                    quality=item.quality if item.quality is not None else self.quality,
+                    question=item.question if item.question is not None else self.question,
+                    answer=item.answer if item.answer is not None else self.answer,
+                    seed=item.seed if item.seed is not None else self.seed,
+                )
+            )
+        return out
 
 
 class RetrievedDocument(WireModel):
+    """A corpus row: `contents` is `"Title"\\ntext`."""
+
     id: str
     contents: str
 
     @property
     def title(self) -> str:
-        return self.contents.split("\n", 1)[0]
+        """The first line, without the double quotes Search-R1's corpus puts around it."""
+        first = self.contents.split("\n", 1)[0]
+        return first[1:-1] if len(first) >= 2 and first[0] == first[-1] == '"' else first
 
     @property
     def text(self) -> str:
@@ -65,8 +111,29 @@ class RetrieveHit(WireModel):
     score: float | None = None
 
 
+def _hit_from_either(value: Any) -> Any:
+    """A bare row (`return_scores` false) read as a hit without a score."""
+    if isinstance(value, dict) and "document" not in value and "contents" in value:
+        return {"document": value}
+    return value
+
+
+def _either_from_hit(hit: RetrieveHit) -> RetrieveHit | RetrievedDocument:
+    """Written back as Search-R1 does: the bare row when there is no score."""
+    return hit.document if hit.score is None else hit
+
+
+RetrieveItem = Annotated[
+    RetrieveHit,
+    BeforeValidator(_hit_from_either),
+    PlainSerializer(_either_from_hit, return_type=RetrieveHit | RetrievedDocument),
+]
+"""One result item. Read from either of Search-R1's forms into a `RetrieveHit`, so callers see
+one model (`hit.document.title`), and written as the form the request asked for."""
+
+
 class RetrieveResponse(WireModel):
-    result: list[list[RetrieveHit]]
+    result: list[list[RetrieveItem]]
 
 
 class RetrieveError(WireModel):
@@ -76,11 +143,13 @@ class RetrieveError(WireModel):
 
 
 __all__ = [
-    "PerQuery",
+    "DEFAULT_TOPK",
     "RetrieveError",
     "RetrieveHit",
+    "RetrieveItem",
+    "RetrieveQuery",
     "RetrieveRequest",
     "RetrieveResponse",
     "RetrievedDocument",
-    "per_query",
+    "json_integer",
 ]

@@ -10,9 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .common import Quality, SimulationInfo, WireModel
-
-MAX_SEED = 2**63 - 1
+from .common import MAX_SEED, NonBlank, Quality, SimulationInfo, WireModel
 
 
 class SearchRequest(BaseModel):
@@ -23,8 +21,8 @@ class SearchRequest(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    q: str = Field(description="The search query.")
-    engine: str = Field(default="google", description="Only `google` is simulated.")
+    q: NonBlank = Field(description="The search query.")
+    engine: Literal["google"] = Field(default="google", description="Only `google` is simulated.")
     num: int = Field(default=10, ge=1, le=100, description="Results per page (SerpApi's default: 10).")
     start: int = Field(default=0, ge=0, le=1000, description="Result offset (0, 10, 20...).")
     hl: str | None = Field(default=None, max_length=16)
@@ -112,6 +110,7 @@ class AccountResponse(WireModel):
     account_rate_limit_per_hour: int | None = None
     total_searches: int = 0
     cache_hits: int = 0
+    generations: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     engine_seconds: float = 0.0

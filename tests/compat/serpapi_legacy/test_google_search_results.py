@@ -127,13 +127,14 @@ def test_serp_api_key_class_attribute_is_accepted(monkeypatch: pytest.MonkeyPatc
     _assert_organic(results, at_most=5)
 
 
-def test_get_html_matches_the_servers_output(backend: str) -> None:
-    """`output=html` is optional: if served, get_html() returns HTML; either way it is text."""
-    search = _search(q=QUERY, num=5, output="html", seed=9)
-    page = search.get_html()
-    assert isinstance(page, str) and page
-    response = search.get_response()
-    if response.headers.get("Content-Type", "").startswith("text/html"):
-        assert "<html" in page.lower()
-    else:
-        assert response.headers.get("Content-Type", "").startswith("application/json")
+def test_get_html_returns_the_results_page(simulator) -> None:
+    """`output=html` is SerpApi's raw results page: get_html() returns it, the same documents as
+    get_dict() gives for the same seeded search."""
+    page = _search(q=QUERY, num=5, output="html", seed=9).get_html()
+    assert isinstance(page, str) and page.lstrip().lower().startswith("<!doctype html>")
+    results = _search(q=QUERY, num=5, seed=9).get_dict()
+    assert len(results["organic_results"]) >= 1
+    for result in results["organic_results"]:
+        assert f'<a href="{result["link"]}">' in page
+    status, content_type, body = simulator.get(f"/search?q={QUERY.replace(' ', '+')}&num=5&output=html&seed=9&api_key={API_KEY}")
+    assert status == 200 and content_type.startswith("text/html") and body.decode() == page

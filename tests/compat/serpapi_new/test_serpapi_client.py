@@ -141,19 +141,14 @@ def test_invalid_quality_raises_400(client: serpapi.Client) -> None:
     assert isinstance(excinfo.value.error, str) and excinfo.value.error
 
 
-def test_output_html_matches_the_servers_content_type(client: serpapi.Client, simulator) -> None:
-    """`output=html` is optional for the simulator: whichever way it answers, the client must
-    parse it as SerpApi's would (text for text/html; SerpResults or an HTTPError for JSON)."""
-    status, content_type, _ = simulator.get(f"/search?q=coffee&num=5&output=html&api_key={API_KEY}")
-    if status == 200 and content_type.startswith("text/html"):
-        page = client.search(q="coffee", num=5, output="html")
-        assert isinstance(page, str)
-        assert "<html" in page.lower()
-    elif status == 200:
-        assert isinstance(client.search(q="coffee", num=5, output="html"), serpapi.SerpResults)
-    else:
-        assert content_type.startswith("application/json")
-        with pytest.raises(serpapi.HTTPError) as excinfo:
-            client.search(q="coffee", num=5, output="html")
-        assert excinfo.value.status_code == status
-        assert excinfo.value.error
+def test_output_html_returns_the_results_page(client: serpapi.Client, simulator) -> None:
+    """`output=html` is SerpApi's raw results page, served as text/html, which this client
+    returns as a string: the same documents as the JSON answer to the same seeded search."""
+    page = client.search(q="coffee", num=5, output="html", seed=4)
+    assert isinstance(page, str) and page.lstrip().lower().startswith("<!doctype html>")
+    results = client.search(q="coffee", num=5, seed=4)
+    assert len(results["organic_results"]) >= 1
+    for result in results["organic_results"]:
+        assert f'<a href="{result["link"]}">' in page
+    status, content_type, body = simulator.get(f"/search?q=coffee&num=5&output=html&seed=4&api_key={API_KEY}")
+    assert status == 200 and content_type.startswith("text/html") and body.decode() == page

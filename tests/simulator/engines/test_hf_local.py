@@ -14,8 +14,6 @@ from serpsim_simulator.engines.hf_local import TransformersEngine
 from serpsim_simulator.prompts import build_prompt
 from serpsim_simulator.settings import EngineSettings
 
-pytest.importorskip("torch")
-
 GREEDY = SamplingSettings(temperature=0.0, max_tokens=24)
 
 
@@ -160,3 +158,49 @@ async def test_aclose_fails_pending_and_stops(tiny_model_dir: Path) -> None:
     assert not eng.ready()
     with pytest.raises(EngineError):
         await eng.generate(["q"], [GREEDY])
+
+
+def test_a_prompt_longer_than_the_context_is_a_400(tiny_model_dir: Path) -> None:
+    """The same answer as the other engines give (a client mistake, never a 503 to retry)."""
+    from fastapi.testclient import TestClient
+    from serpsim_simulator.app import create_app
+
+    from tests.simulator.conftest import _wait_ready, make_settings
+
+    settings = make_settings(engine={"kind": "transformers", "model": str(tiny_model_dir), "device": "cpu", "max_model_len": 64})
+    with TestClient(create_app(settings)) as client:
+        _wait_ready(client, timeout_s=60)
+        search = client.get("/search.json", params={"q": "capital of france", "num": 5})
+        retrieve = client.post("/retrieve", json={"queries": ["capital of france"]})
+    assert search.status_code == retrieve.status_code == 400
+    assert "context" in search.json()["error"] and "context" in retrieve.json()["detail"]
+
+
+async def test_model_revision_follows_the_checkpoints_files(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """The result cache keys on it: a checkpoint rewritten under the same path is another model."""
+    import shutil
+
+    copy = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, copy)
+    revisions = []
+    for rewrite in (False, False, True):
+        if rewrite:
+            config = copy / "generation_config.json"
+            config.write_text(config.read_text().replace("}", ', "top_k": 20}', 1))
+        eng = _engine(copy)
+        await eng.start()
+        revisions.append(eng.model_revision)
+        await eng.aclose()
+    assert revisions[0] == revisions[1] != revisions[2] and revisions[0].startswith("files:")
+    assert _engine(copy, model_revision="v7").model_revision == "v7"
+
+
+async def test_a_seeded_search_is_the_same_alone_and_in_a_batch_of_16(engine: TransformersEngine) -> None:
+    """Through the simulator: a /search on its own and the same query inside a /retrieve batch."""
+    from .searches import BATCH, alone, together
+
+    before = engine.stats()
+    batched = await together(engine, BATCH)
+    assert engine.stats().largest_batch >= len(BATCH) and engine.stats().batches == before.batches + 1
+    assert batched == await alone(engine, BATCH)
+    assert all(batched) and len({tuple(docs) for docs in batched}) == len(BATCH)

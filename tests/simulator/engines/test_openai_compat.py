@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from serpsim_simulator.engines import EngineError, build_engine
 from serpsim_simulator.engines.base import SamplingSettings, chat_messages
 from serpsim_simulator.engines.openai_compat import OpenAICompatEngine
@@ -57,6 +60,7 @@ async def test_request_body_and_usage() -> None:
     await eng.start()
     try:
         assert eng.ready() and eng.model_name == "sim-14b"  # discovered from GET /models
+        assert eng.model_revision == "upstream:sim-14b@"  # the result cache keys on it
         out = await eng.generate(["query text", "q2"], [S, SamplingSettings(temperature=0.0, seed=None)])
     finally:
         await eng.aclose()
@@ -66,9 +70,37 @@ async def test_request_body_and_usage() -> None:
         "url": "http://up-a/v1/chat/completions", "auth": "Bearer k", "model": "sim-14b",
         "messages": [{"role": "system", "content": ""}, {"role": "user", "content": "query text"}],
         "temperature": 0.7, "top_p": 0.9, "max_tokens": 33, "seed": 5,
+        "top_k": -1, "repetition_penalty": 1.0, "min_p": 0.0,
     }
     second = next(b for b in seen if b["messages"] == chat_messages("q2"))
     assert "seed" not in second and second["temperature"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("configured", "sent"),
+    [
+        (None, {"top_k": -1, "repetition_penalty": 1.0, "min_p": 0.0}),  # neutral: what the in-process engines do
+        ({"top_k": 20, "repetition_penalty": 1.05}, {"top_k": 20, "repetition_penalty": 1.05}),
+        ({}, {}),  # for servers that reject fields OpenAI's API does not have
+    ],
+)
+async def test_sampling_beyond_openais_fields_is_neutral_configurable_and_omittable(
+    configured: dict[str, float] | None, sent: dict[str, float]
+) -> None:
+    """Without these fields a vLLM server samples with the checkpoint's generation_config.json
+    (Qwen2.5: top_k 20, repetition_penalty 1.05), which the in-process engines never apply."""
+    bodies: list[dict[str, object]] = []
+    extra = {} if configured is None else {"openai_sampling": configured}
+    eng = OpenAICompatEngine(_cfg(["http://a/v1"], **extra),
+                             transport=_mock(lambda r: bodies.append(json.loads(r.content)) or _ok()))  # type: ignore[func-returns-value]
+    await eng.start()
+    try:
+        await eng.generate(["q"], [S])
+    finally:
+        await eng.aclose()
+    beyond = {k: v for k, v in bodies[0].items() if k not in {"model", "messages", "temperature", "top_p", "max_tokens", "seed"}}
+    assert beyond == sent
+    assert all(type(beyond[k]) is type(v) for k, v in sent.items())  # top_k an integer, as servers expect
 
 
 async def test_configured_model_name_wins() -> None:
@@ -314,3 +346,52 @@ async def test_5xx_replica_is_retried_elsewhere() -> None:
     finally:
         bad.kill()
         good.kill()
+
+
+# -- what clients see of upstream failures --------------------------------------------------------
+
+VLLM_TOO_LONG = {  # vLLM's answer to a prompt longer than --max-model-len (renderers/params.py)
+    "object": "error", "type": "BadRequestError", "param": "input_tokens", "code": 400,
+    "message": "This model's maximum context length is 2048 tokens. However, your prompt contains 2311 input "
+               "tokens, which exceeds this limit even without any output tokens. Please reduce the length of the input prompt.",
+}
+
+
+@contextmanager
+def _app_on(handler: Callable[[httpx.Request], httpx.Response]) -> Iterator[TestClient]:
+    from serpsim_simulator.app import create_app
+
+    from tests.simulator.conftest import _wait_ready, make_settings
+
+    engine = OpenAICompatEngine(_cfg(["http://replica-7.internal:8000/v1"], max_retries=1), transport=_mock(handler))
+    with TestClient(create_app(make_settings(), engine=engine)) as client:
+        _wait_ready(client)
+        yield client
+
+
+def test_a_prompt_longer_than_the_upstream_context_is_a_400() -> None:
+    """A client mistake, not a server failure: a 503 would be retried forever by a trainer."""
+    with _app_on(lambda r: httpx.Response(400, json=VLLM_TOO_LONG)) as client:
+        search = client.get("/search.json", params={"q": "x", "num": 5})
+        retrieve = client.post("/retrieve", json={"queries": ["x"]})
+    assert search.status_code == retrieve.status_code == 400
+    for message in (search.json()["error"], retrieve.json()["detail"]):
+        assert "context" in message and "replica-7" not in message and "2311" not in message
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [(500, "Traceback: /opt/secret/vllm/worker.py line 12"), (401, '{"error": "invalid upstream key sk-abc123"}')],
+)
+def test_upstream_urls_and_bodies_are_logged_not_returned(
+    status: int, body: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        with _app_on(lambda r: httpx.Response(status, text=body)) as client:
+            search = client.get("/search.json", params={"q": "x", "num": 5})
+            retrieve = client.post("/retrieve", json={"queries": ["x"]})
+    assert search.status_code >= 500 and retrieve.status_code >= 500
+    for answer in (search.text, retrieve.text):
+        assert "replica-7" not in answer and "secret" not in answer and "sk-abc123" not in answer
+    logged = caplog.text
+    assert "replica-7.internal" in logged and body[:20] in logged

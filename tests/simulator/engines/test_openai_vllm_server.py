@@ -1,94 +1,75 @@
-"""OpenAICompatEngine against a real vLLM OpenAI server on loopback, serving the tiny model.
-
-Heavy: the server takes ~45-60 s to become healthy on CPU. One server per module, killed (with
-its engine-core child) when the module ends.
-"""
+"""OpenAICompatEngine against a real vLLM OpenAI server on loopback, serving the tiny model with
+the in-process engine's arguments (conftest.py: one server and one engine for the package)."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
+import pytest_asyncio
+from serpsim_simulator.engines import PromptTooLong
 from serpsim_simulator.engines.base import SamplingSettings, chat_messages
 from serpsim_simulator.engines.openai_compat import OpenAICompatEngine
+from serpsim_simulator.engines.vllm_local import VllmEngine
+from serpsim_simulator.errors import InvalidParameter
 from serpsim_simulator.prompts import build_prompt
-from serpsim_simulator.settings import EngineSettings
+from serpsim_simulator.settings import EngineSettings, SimulationSettings
+from serpsim_simulator.simulate import SimRequest, Simulator
 
-pytest.importorskip("vllm")
+from .conftest import SERVED
+from .searches import BATCH, alone
 
-pytestmark = pytest.mark.heavy
-
-SERVED = "tiny-sim"
-
-
-@pytest.fixture(scope="module")
-def vllm_server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = tmp_path_factory.mktemp("vllm") / "server.log"
-    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"}
-    with open(log, "wb") as out:
-        # Its own session, so the engine-core child dies with it.
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(tiny_model_dir),
-             "--served-model-name", SERVED, "--host", "127.0.0.1", "--port", str(port),
-             "--max-model-len", "2048", "--max-num-seqs", "8"],
-            stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + 240
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"vLLM server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"vLLM server not healthy in 240 s:\n{log.read_text()[-3000:]}")
-            time.sleep(1)
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+pytestmark = [pytest.mark.heavy, pytest.mark.asyncio(loop_scope="package")]
 
 
-async def test_generates_through_real_vllm_server(vllm_server: str, tiny_model_dir: Path) -> None:
-    from transformers import AutoTokenizer
-
+@pytest_asyncio.fixture(loop_scope="package")
+async def openai_engine(vllm_server: str) -> AsyncIterator[OpenAICompatEngine]:
     eng = OpenAICompatEngine(EngineSettings(kind="openai", openai_urls=[vllm_server]))
     await eng.start()
     try:
-        assert eng.ready() and eng.model_name == SERVED  # discovered from GET /v1/models
-        prompts = [build_prompt(q, "noisy", "sft") for q in ("capital of france", "who wrote hamlet",
-                                                              "tallest mountain", "speed of light")]
-        settings = [SamplingSettings(temperature=0.8, max_tokens=64, seed=100 + i) for i in range(4)]
-        first = await eng.generate(prompts, settings)
-        again = await asyncio.gather(*(eng.generate([p], [s]) for p, s in zip(prompts, settings)))
-        assert [c[0] for c in again] == first
-        tok = AutoTokenizer.from_pretrained(tiny_model_dir)
-        for p, c in zip(prompts, first):
-            # The server rendered exactly ZeroSearch's messages through the model's chat template.
-            rendered = tok.apply_chat_template(chat_messages(p), tokenize=False, add_generation_prompt=True)
-            assert c.prompt_tokens == len(tok(rendered, add_special_tokens=False)["input_ids"])
-            assert 0 < c.completion_tokens <= 64 and c.text
-        [greedy] = await eng.generate(prompts[:1], [SamplingSettings(temperature=0.0, max_tokens=64)])
-        assert greedy.text.startswith("Doc 1:")
+        yield eng
     finally:
         await eng.aclose()
+
+
+async def test_generates_through_real_vllm_server(openai_engine: OpenAICompatEngine, qwen_like_model: Path) -> None:
+    from transformers import AutoTokenizer
+
+    eng = openai_engine
+    assert eng.ready() and eng.model_name == SERVED  # discovered from GET /v1/models
+    prompts = [build_prompt(q, "noisy", "sft") for q in ("capital of france", "who wrote hamlet",
+                                                          "tallest mountain", "speed of light")]
+    settings = [SamplingSettings(temperature=0.8, max_tokens=64, seed=100 + i) for i in range(4)]
+    first = await eng.generate(prompts, settings)
+    again = await asyncio.gather(*(eng.generate([p], [s]) for p, s in zip(prompts, settings)))
+    assert [c[0] for c in again] == first
+    tok = AutoTokenizer.from_pretrained(qwen_like_model)
+    for p, c in zip(prompts, first):
+        # The server rendered exactly ZeroSearch's messages through the model's chat template.
+        rendered = tok.apply_chat_template(chat_messages(p), tokenize=False, add_generation_prompt=True)
+        assert c.prompt_tokens == len(tok(rendered, add_special_tokens=False)["input_ids"])
+        assert 0 < c.completion_tokens <= 64 and c.text
+    [greedy] = await eng.generate(prompts[:1], [SamplingSettings(temperature=0.0, max_tokens=64)])
+    assert greedy.text.startswith("Doc 1:")
+
+
+async def test_the_server_and_the_in_process_engine_write_the_same_documents(
+    openai_engine: OpenAICompatEngine, vllm_engine: VllmEngine
+) -> None:
+    """The same seeded searches, with the service's own sampling (ZeroSearch's: temperature 0.8,
+    up to 600 tokens), through `openai` and `vllm`. The model's generation_config.json asks for
+    top_k 20 and repetition penalty 1.05: the server applies them unless told otherwise."""
+    searches = BATCH[:6]
+    sampling = SimulationSettings()
+    assert await alone(openai_engine, searches, sampling) == await alone(vllm_engine, searches, sampling)
+
+
+async def test_a_prompt_longer_than_the_servers_context_is_the_requests_fault(openai_engine: OpenAICompatEngine) -> None:
+    long_prompt = build_prompt("word " * 5000, "useful", "sft")
+    with pytest.raises(PromptTooLong):
+        await openai_engine.generate([long_prompt], [SamplingSettings(max_tokens=8, seed=1)])
+    with pytest.raises(InvalidParameter):  # a 400, as from the other engines
+        await Simulator(openai_engine, SimulationSettings()).simulate([SimRequest(query="word " * 5000, seed=1)])
+    assert openai_engine.ready()

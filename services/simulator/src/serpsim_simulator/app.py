@@ -9,21 +9,22 @@ from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
 
+from .accounts import Accounts
 from .admission import Admission
 from .api import ops, retrieve, serpapi
+from .api.contract import Contract
 from .cache import build_cache
 from .engines.base import Engine
 from .errors import register_error_handlers
 from .guard import RequestGuard
 from .metrics import Metrics
-from .security import KeyStore, RateLimiter
+from .security import KeyStore
 from .serving_retrieve import RetrieveService
 from .serving_search import SearchService
 from .settings import Settings
 from .simulate import Simulator
 from .state import AppState, EngineStatus
 from .store import SearchStore
-from .usage import Usage
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,11 @@ async def _load(engine: Engine, status: EngineStatus) -> None:
     else:
         status.loaded = True
         logger.info("engine %s ready with model %s", engine.kind, engine.model_name)
+
+
+def _publish(app: FastAPI, contract: Contract) -> dict[str, object]:
+    app.openapi_schema = contract.openapi(app)
+    return app.openapi_schema
 
 
 def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
@@ -71,21 +77,21 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         admission = Admission(limits.max_in_flight, limits.max_queue, limits.retry_after_s, metrics)
         simulator = Simulator(eng, settings.simulation, admission)
         store = SearchStore(settings.search_store_size)
-        usage = Usage(metrics=metrics)
+        accounts = Accounts(limits, metrics)
         cache = build_cache(settings.cache)
         try:
             yield {
                 "settings": settings,
+                "contract": contract,
                 "engine": eng,
                 "engine_status": status,
                 "store": store,
-                "usage": usage,
+                "accounts": accounts,
                 "metrics": metrics,
                 "keys": keys,
-                "limiter": RateLimiter(limits),
                 "admission": admission,
-                "search": SearchService(simulator, store, usage, settings, cache),
-                "retrieve": RetrieveService(simulator, usage, settings, cache),
+                "search": SearchService(simulator, store, accounts, settings, cache),
+                "retrieve": RetrieveService(simulator, accounts, cache),
             }
         finally:
             loading.cancel()
@@ -94,6 +100,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
             await eng.aclose()
             await cache.aclose()
 
+    contract = Contract.from_settings(settings)
     app = FastAPI(
         title="serpsim",
         summary="A SerpApi-compatible search API whose results are written by a simulation LLM.",
@@ -104,6 +111,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.include_router(retrieve.router)
     app.include_router(ops.router)
     register_error_handlers(app)
+    app.openapi_schema = None
+    app.openapi = lambda: app.openapi_schema or _publish(app, contract)  # type: ignore[method-assign]
     # One middleware for ids, limits, deadlines, metrics and the access log (guard.py says why).
     app.add_middleware(RequestGuard, limits=settings.limits, router=app.router)
     return app

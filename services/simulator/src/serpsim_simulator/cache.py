@@ -33,19 +33,23 @@ from .simulate import SimRequest, SimResult, Simulator
 
 logger = logging.getLogger(__name__)
 
-KEY_VERSION = "v2"
-"""Bumped when the prompts, the parser or the value layout change, so old entries are never read."""
+KEY_VERSION = "v3"
+"""Bumped when the prompts, the parser, the titles or the value layout change, so old entries are never read."""
 
 
-def cache_key(model: str, prompt_mode: str, sampling: SimulationSettings, request: SimRequest) -> str:
+def cache_key(
+    engine: tuple[str, str, str], prompt_mode: str, sampling: SimulationSettings, request: SimRequest
+) -> str:
     """A digest of every input that changes a search's documents.
 
-    `page` (not `start`) is keyed: documents depend on the page, positions are renumbered from
-    `start` when the response is built.
+    `engine` is (kind, model name, model revision): another engine kind samples with other
+    kernels, and a checkpoint retrained under the same name writes other documents. `page`
+    (not `start`) is keyed: documents depend on the page, positions are renumbered from `start`
+    when the response is built.
     """
     fields = [
         KEY_VERSION,
-        model,
+        *engine,
         prompt_mode,
         request.quality,
         request.question,
@@ -327,7 +331,7 @@ class CachedSimulator:
 
     def key(self, request: SimRequest) -> str:
         engine, settings = self.simulator.engine, self.simulator.settings
-        return cache_key(engine.model_name, settings.prompt_mode, settings, request)
+        return cache_key((engine.kind, engine.model_name, engine.model_revision), settings.prompt_mode, settings, request)
 
     async def simulate(self, requests: Sequence[SimRequest], no_cache: bool = False) -> list[tuple[SimResult, bool]]:
         """One `(result, cached)` per request, in order."""

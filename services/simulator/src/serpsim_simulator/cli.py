@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -113,8 +114,6 @@ def tiny_model(args: argparse.Namespace) -> int:
 
 def hash_key(args: argparse.Namespace) -> int:
     """Print the sha256 digest of a key (read from stdin, so it stays out of shell history)."""
-    import sys
-
     from .security import hash_key as digest
 
     key = sys.stdin.readline().strip()
@@ -193,7 +192,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def keep_standard_descriptors_open() -> None:
+    """Point a closed stdin, stdout or stderr at /dev/null, before anything opens a file or socket.
+
+    A process started with one of them closed (`serve >&-`, a supervisor that closed its end)
+    hands that number to the next descriptor it opens. The listening socket got 1; uvloop's
+    libuv asserts when it closes a descriptor <= 2, so at shutdown `serve` aborted (SIGABRT, and
+    a core dump that took over 25 s where dumps are on) instead of exiting 0; and whatever was
+    written to "stdout" meanwhile went into the socket.
+    """
+    for fd, mode in ((0, os.O_RDONLY), (1, os.O_WRONLY), (2, os.O_WRONLY)):
+        try:
+            os.fstat(fd)
+        except OSError:
+            opened = os.open(os.devnull, mode)
+            if opened != fd:
+                os.dup2(opened, fd)
+                os.close(opened)
+    # Python sets sys.stdout/sys.stderr to None for a descriptor closed at start-up.
+    if sys.stdout is None:
+        sys.stdout = open(1, "w", closefd=False)  # lives as long as the process
+    if sys.stderr is None:
+        sys.stderr = open(2, "w", closefd=False)
+
+
 def main(argv: list[str] | None = None) -> int:
+    keep_standard_descriptors_open()
     args = build_parser().parse_args(argv)
     # Plain text for the one-shot tools; `serve` reconfigures from its settings
     # (SERPSIM_LOG_LEVEL, SERPSIM_LOG_FORMAT) as soon as they are built.

@@ -10,20 +10,27 @@ import hashlib
 import re
 from dataclasses import dataclass
 
+from .titles import Headlines
+
 # Tags of the search-agent protocol (and chat-template specials) that must never reach a result:
-# a policy trained on them would read an <answer> planted by the simulator.
+# a policy trained on them would read an <answer> planted by the simulator. Every repetition is
+# bounded, so text full of unclosed `<answer` costs linear time, never a backtracking search.
 _TAGS = re.compile(
-    r"</?\s*(?:answer|search|information|think|tool_call|tool_response|result|documents?|query)\b[^>]*>"
+    r"</?\s{0,8}(?:answer|search|information|think|tool_call|tool_response|result|documents?|query)\b[^<>]{0,200}>"
     r"|<\|[^|>]{0,40}\|>",
     re.IGNORECASE,
 )
-# `(?<!\S)`: at the start or after whitespace; the same as `(?:^|(?<=\s))`, and a quarter faster.
-_DOC_MARKER = re.compile(r"(?<!\S)[*#\s]*(?:Doc(?:ument)?)\s*(\d{1,3})\s*[*]*\s*[:：.)\]-]", re.IGNORECASE)
-_OUTPUT_HEADER = re.compile(r"^\s*(?:useful|noisy)\s+output\s*:\s*", re.IGNORECASE)
+# A `Doc k` marker candidate. It starts at the word itself: a pattern that begins with a repeated
+# class (`[*#\s]*Doc`) retries from every character of a whitespace run, quadratic time. Gaps
+# are bounded; `.` counts only when no digit follows, so "doc 2.5 tons" is not a marker.
+_MARKER = re.compile(
+    r"\bDoc(?:ument)?[ \t]{0,3}(\d{1,3})[ \t]{0,3}\**[ \t]{0,3}(?:([:：])|[.)\]\-](?!\d))", re.IGNORECASE
+)
+_LINE_LEAD = frozenset(" \t*#->•")
+"""What may stand between a line's start and a marker that opens it (`**Doc 1:**`, `## Doc 2.`, `- Doc 3)`)."""
+_OUTPUT_HEADER = re.compile(r"\s*(?:useful|noisy)\s+output\s*:", re.IGNORECASE)
 _WORD = re.compile(r"\w")
 _SLUG = re.compile(r"[^a-z0-9]+")
-
-TITLE_WORDS = 8
 
 
 @dataclass(frozen=True)
@@ -52,33 +59,65 @@ def _clean(piece: str) -> str:
     return " ".join(piece.split()).strip(" \t-*#:|")
 
 
-def make_document(text: str) -> Document | None:
-    """A document from one piece of generated text; None if nothing readable is left."""
+def make_document(text: str, headlines: Headlines) -> Document | None:
+    """A document from one piece of generated text; None if nothing readable is left.
+
+    The snippet is the whole text; the title a headline from the query and the text (titles.py).
+    """
     snippet = _clean(text)
     if not _WORD.search(snippet):
         return None
-    words = snippet.split(" ", TITLE_WORDS)[:TITLE_WORDS]
-    title = " ".join(words).rstrip(",;:.-–—")
-    return Document(title=title or snippet[:60], snippet=snippet)
+    return Document(title=headlines.of(snippet) or snippet[:60], snippet=snippet)
 
 
-def parse_documents(text: str, limit: int | None = None) -> list[Document]:
+def _starts_line(text: str, at: int) -> bool:
+    """Only `_LINE_LEAD` characters between the line's start and `at`. It walks back over that
+    run alone, and the runs before two markers never overlap: all calls together are linear."""
+    i = at - 1
+    while i >= 0 and text[i] in _LINE_LEAD:
+        i -= 1
+    return i < 0 or text[i] == "\n"
+
+
+def _marker_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each marker that opens a document.
+
+    A marker that starts a line opens one, whatever its number. One inside a line opens one only
+    as `Doc k:` with the next expected k: documents merged onto one line still separate, while
+    "see Doc 2: ..." inside document 4, or "per doc 2.5 tons", stays text.
+    """
+    spans: list[tuple[int, int]] = []
+    expected = 1
+    for m in _MARKER.finditer(text):
+        number = int(m.group(1))
+        if _starts_line(text, m.start()) or (m.group(2) is not None and number == expected):
+            spans.append((m.start(), m.end()))
+            expected = number + 1
+    return spans
+
+
+def parse_documents(text: str, query: str = "", limit: int | None = None) -> list[Document]:
     """Documents in the order they appear, deduplicated, at most `limit`.
 
-    With `Doc k:` markers, each marker starts a document (markers merged onto one line split
-    too). Without any marker, each non-empty line is a document.
+    With `Doc k:` markers, each marker that opens a document (`_marker_spans`) starts one.
+    Without any, each non-empty line is a document. Linear time in the length of `text`.
+    `query` is what the titles are made from (`make_document`).
     """
-    text = _OUTPUT_HEADER.sub("", scrub(text).replace("\r", "\n"))
-    markers = list(_DOC_MARKER.finditer(text))
-    if markers:
-        ends = [m.start() for m in markers[1:]] + [len(text)]
-        pieces = [text[m.end() : end] for m, end in zip(markers, ends)]
+    text = scrub(text).replace("\r", "\n")
+    header = _OUTPUT_HEADER.match(text)
+    if header is not None:
+        text = text[header.end() :]
+    spans = _marker_spans(text)
+    if spans:
+        ends = [start for start, _ in spans[1:]] + [len(text)]
+        pieces = [text[marker_end:end] for (_, marker_end), end in zip(spans, ends)]
     else:
         pieces = text.split("\n")
     documents: list[Document] = []
     seen: set[str] = set()
+    headlines = Headlines(query)
     for piece in pieces:
-        doc = make_document(piece)
+        doc = make_document(piece, headlines)
         if doc is None or doc.snippet in seen:
             continue
         seen.add(doc.snippet)

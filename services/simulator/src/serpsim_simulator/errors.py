@@ -89,14 +89,28 @@ def error_response(request: Request, status: int, message: str, headers: dict[st
     return JSONResponse(error_body(request.url.path, message), status_code=status, headers=headers)
 
 
+_BLANK_Q = frozenset({"missing", "string_too_short", "string_pattern_mismatch"})
+
+
+def _where(err: Any) -> list[str]:
+    """An error's location as field names and list indexes: without the `query`/`body` prefix
+    and without the union members pydantic names (`constrained-str`, `RetrieveQuery`)."""
+    parts = [str(p) for p in err.get("loc", ()) if p not in ("query", "body")]
+    return [p for p in parts if "-" not in p and not p[:1].isupper()]
+
+
 def validation_message(errors: Sequence[Any]) -> str:
     """A SerpApi-style sentence from pydantic errors (never `str(exc)`: it leaks file paths)."""
     for err in errors:
-        loc = [str(part) for part in err.get("loc", ()) if part not in ("query", "body")]
-        if loc == ["q"] and err.get("type") == "missing":
+        where = _where(err)
+        if where == ["q"] and err.get("type") in _BLANK_Q:
             return MISSING_Q
-    first = errors[0] if errors else {}
-    loc = ".".join(str(p) for p in first.get("loc", ()) if p not in ("query", "body")) or "request"
+        if where == ["engine"] and err.get("type") == "literal_error":
+            return f"Unsupported `{err.get('input')}` search engine."
+    # A value a union refuses gets one error per member; the one that is not "wrong type" names
+    # the member the value was meant for (a query object whose `question` is too long).
+    first = next((e for e in errors if not str(e.get("type", "")).endswith("_type")), errors[0] if errors else {})
+    loc = ".".join(_where(first)) or "request"
     return f"Invalid `{loc}` parameter: {first.get('msg', 'invalid value')}."
 
 

@@ -20,14 +20,14 @@ class Metrics:
             "serpsim_request_seconds", "HTTP request latency by route", ["route"], buckets=LATENCY_BUCKETS, registry=r
         )
         self.in_flight = Gauge("serpsim_requests_in_flight", "Requests being served", registry=r)
-        self.queue_depth = Gauge("serpsim_queue_depth", "Requests waiting for the engine", registry=r)
+        self.queue_depth = Gauge("serpsim_queue_depth", "Generations waiting for the engine", registry=r)
         self.searches = Counter("serpsim_searches", "Simulated searches by quality", ["quality"], registry=r)
         self.tokens = Counter("serpsim_tokens", "Engine tokens by kind (prompt, completion)", ["kind"], registry=r)
         self.cache_hits = Counter("serpsim_cache_hits", "Searches answered from the result cache", registry=r)
         self.engine_seconds = Counter("serpsim_engine_seconds", "Time spent generating", registry=r)
         self.errors = Counter("serpsim_errors", "Error responses by status", ["status"], registry=r)
         # reliability: why requests were refused or cut short, and what the engine did wrong
-        self.engine_in_flight = Gauge("serpsim_engine_in_flight", "Engine calls admitted and running", registry=r)
+        self.engine_in_flight = Gauge("serpsim_engine_in_flight", "Generations admitted and running", registry=r)
         self.rejected = Counter(
             "serpsim_rejected", "Requests refused before the engine, by reason (auth, rate_limit, overload, too_large)",
             ["reason"], registry=r,

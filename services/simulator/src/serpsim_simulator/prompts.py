@@ -94,6 +94,12 @@ TEMPLATES: dict[tuple[PromptMode, Quality], str] = {
 DOCS_PER_GENERATION = 5
 """Every template asks for five documents."""
 
+
+def generations_for(num: int) -> int:
+    """Engine completions one search of `num` documents takes: every template asks for five."""
+    return max(1, -(-num // DOCS_PER_GENERATION))
+
+
 _PLACEHOLDER = re.compile(r"\{(hint|query)\}")
 _LINE_BREAKS = re.compile(r"[\r\n\u2028\u2029\x0b\x0c\x85]+")
 

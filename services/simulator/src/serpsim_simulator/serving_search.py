@@ -9,13 +9,13 @@ from urllib.parse import quote_plus, urlencode
 
 from serpsim_protocol import SearchRequest
 
+from .accounts import Accounts
 from .cache import CachedSimulator, NullCache, ResultCache
 from .documents import Document
-from .errors import MISSING_Q, InvalidParameter, NotFound
+from .errors import NotFound
 from .settings import Settings
 from .simulate import SimRequest, SimResult, Simulator
 from .store import SearchStore
-from .usage import Usage
 
 EMPTY_RESULTS = "Google hasn't returned any results for this query."
 LINK_DOMAIN = "serpsim.example"
@@ -46,26 +46,18 @@ class SearchService:
         self,
         simulator: Simulator,
         store: SearchStore,
-        usage: Usage,
+        accounts: Accounts,
         settings: Settings,
         cache: ResultCache | None = None,
     ) -> None:
         self.simulator = simulator
         self.cached = CachedSimulator(simulator, cache if cache is not None else NullCache())
         self.store = store
-        self.usage = usage
+        self.accounts = accounts
         self.settings = settings
 
-    def _check(self, params: SearchRequest) -> None:
-        if not params.q.strip():
-            raise InvalidParameter(MISSING_Q)
-        if params.engine != "google":
-            raise InvalidParameter(f"Unsupported `{params.engine}` search engine.")
-        if params.num > self.settings.simulation.max_num:
-            raise InvalidParameter(f"Invalid `num` parameter: at most {self.settings.simulation.max_num}.")
-
-    async def search(self, params: SearchRequest, echo: dict[str, str], base_url: str) -> dict[str, Any]:
-        self._check(params)
+    async def search(self, params: SearchRequest, echo: dict[str, str], base_url: str, identity: str) -> dict[str, Any]:
+        """One search for `identity` (api/deps.identify): admitted, simulated (or cached), recorded."""
         started = time.time()
         page = params.start // params.num
         sim_request = SimRequest(
@@ -77,8 +69,9 @@ class SearchService:
             seed=params.seed,
             page=page,
         )
+        self.accounts.admit(identity, [sim_request])
         ((result, cached),) = await self.cached.simulate([sim_request], no_cache=params.no_cache)
-        self.usage.record(params.api_key or params.serp_api_key, result, cached)
+        self.accounts.record(identity, result, cached)
         response = self._response(params, echo, base_url, result, started, cached)
         self.store.put(response["search_metadata"]["id"], response)
         return response
@@ -131,11 +124,11 @@ class SearchService:
                 "time_taken_displayed": round(finished - started, 2),
                 "organic_results_state": "Results for exact spelling" if organic else "Fully empty",
             },
-            "organic_results": organic,
         }
         if organic:
+            response["organic_results"] = organic
             response["serpapi_pagination"] = self._pagination(params, shown, base_url)
-        else:
+        else:  # as SerpApi: no `organic_results` key at all, and an `error` with a 200
             response["error"] = EMPTY_RESULTS
         response["simulation"] = {
             "quality": params.quality,

@@ -27,6 +27,12 @@ class EngineSettings(BaseModel):
         description="Local model directory or hub id. Unset: `make serve` builds a tiny demo model.",
     )
     served_model_name: str | None = Field(default=None, description="Name reported in responses.")
+    model_revision: str | None = Field(
+        default=None,
+        description="The checkpoint's version, part of the result cache's key. Unset: derived from the "
+        "checkpoint's files or hub commit (in-process engines), or the upstream's model id and root (openai); "
+        "set it when an upstream's checkpoint changes under the same name.",
+    )
     device: str = "auto"
     dtype: str = "auto"
     # transformers: dynamic batching of concurrent requests
@@ -46,6 +52,13 @@ class EngineSettings(BaseModel):
     # openai-compatible upstreams (vLLM / SGLang servers)
     openai_urls: list[str] = Field(default_factory=list)
     openai_api_key: str | None = None
+    openai_sampling: dict[str, int | float] = Field(
+        default_factory=lambda: {"top_k": -1, "repetition_penalty": 1.0, "min_p": 0.0},
+        description="Sampling fields sent beyond OpenAI's own (temperature, top_p, max_tokens, seed). Left out, "
+        "a vLLM or SGLang server applies the checkpoint's generation_config.json (Qwen2.5: top_k 20, "
+        "repetition_penalty 1.05), which the in-process engines never do; the default sends neutral values, so "
+        "every engine samples alike. {} for servers that reject these fields.",
+    )
     request_timeout_s: float = Field(default=120.0, gt=0)
     max_retries: int = Field(default=2, ge=0)
 
@@ -61,7 +74,7 @@ class SimulationSettings(BaseModel):
     temperature: float = Field(default=0.8, ge=0)
     top_p: float = Field(default=1.0, gt=0, le=1)
     max_tokens: int = Field(default=600, ge=1)
-    max_num: int = Field(default=100, ge=1, description="Largest `num` a request may ask for.")
+    max_num: int = Field(default=100, ge=1, le=100, description="Largest `num` (and `/retrieve` `topk`) a request may ask for.")
     max_pages: int = Field(default=5, ge=1, description="Pagination stops after this many pages.")
 
 
@@ -80,16 +93,31 @@ class AuthSettings(BaseModel):
 
 
 class LimitSettings(BaseModel):
-    """Rate limits, input limits, backpressure and deadlines. A rate of 0 turns that limit off."""
+    """Rate limits, input limits, backpressure and deadlines. A rate of 0 turns that limit off.
 
-    rate_per_second: float = Field(default=0.0, ge=0, description="Per key (or per client IP when open).")
-    rate_burst: int = Field(default=0, ge=0, description="Token-bucket size; 0: max(1, rate_per_second).")
-    rate_per_hour: int = Field(default=0, ge=0, description="Per key, sliding one-hour window.")
-    max_query_chars: int = Field(default=2048, ge=1)
+    Limits count work, not requests. A search is one query: one per `/search`, one per entry of
+    a `/retrieve` batch, whatever its `num`/`topk` (as `/account.json` counts them). A generation
+    is one engine completion of five documents: `ceil(num / 5)` per search.
+    """
+
+    rate_per_second: float = Field(
+        default=0.0, ge=0, description="Searches per second, per identity (an API key, or the client address when open)."
+    )
+    rate_burst: int = Field(default=0, ge=0, description="Token-bucket size in searches; 0: max(1, rate_per_second).")
+    rate_per_hour: int = Field(default=0, ge=0, description="Searches per identity in a sliding hour (one-minute steps).")
+    max_query_chars: int = Field(default=2048, ge=1, description="Longest query, question or answer.")
     max_batch: int = Field(default=512, ge=1, description="Most queries in one /retrieve request.")
+    max_generations: int = Field(
+        default=1024, ge=1, description="Most generations one request may cause (a /retrieve of n queries at topk k: n·ceil(k/5)); beyond: 400."
+    )
     max_body_bytes: int = Field(default=1 << 20, ge=1024)
-    max_in_flight: int = Field(default=64, ge=1, description="Engine calls running at once.")
-    max_queue: int = Field(default=256, ge=0, description="Engine calls waiting; beyond: 503 at once.")
+    max_in_flight: int = Field(
+        default=256, ge=1, description="Generations the engine runs at once (a larger request runs alone)."
+    )
+    max_queue: int = Field(default=1024, ge=0, description="Generations waiting for the engine; beyond: 503 at once.")
+    max_accounts: int = Field(
+        default=10_000, ge=1, description="Identities whose usage and limits are kept; the least recently seen go first."
+    )
     timeout_s: float = Field(default=60.0, gt=0, description="Default per-request deadline.")
     max_timeout_s: float = Field(default=300.0, gt=0, description="Largest deadline a request may ask for.")
     retry_after_s: int = Field(default=1, ge=1, description="Retry-After sent with 503 overload answers.")
@@ -137,3 +165,11 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = "json"
     auth: AuthSettings = Field(default_factory=AuthSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
+
+    @model_validator(mode="after")
+    def _one_search_always_fits(self) -> Settings:
+        # Only a /retrieve batch may exceed the generation cap; a single search never does.
+        needed = -(-self.simulation.max_num // 5)
+        if self.limits.max_generations < needed:
+            raise ValueError(f"limits.max_generations must be at least {needed}: one search of num={self.simulation.max_num}")
+        return self

@@ -6,7 +6,7 @@ Knows nothing of HTTP; the SerpApi and Search-R1 routes both call `Simulator.sim
 from __future__ import annotations
 
 import hashlib
-import math
+import logging
 import secrets
 import time
 from collections.abc import Sequence
@@ -16,10 +16,17 @@ from serpsim_protocol import Quality
 
 from .admission import Admission
 from .documents import Document, parse_documents
-from .engines.base import Completion, Engine, EngineError, SamplingSettings
-from .errors import EngineBadOutput, EngineFailed, EngineUnavailable
-from .prompts import DOCS_PER_GENERATION, build_prompt
+from .engines.base import Completion, Engine, EngineError, PromptTooLong, SamplingSettings
+from .errors import EngineBadOutput, EngineFailed, EngineUnavailable, InvalidParameter
+from .prompts import DOCS_PER_GENERATION, build_prompt, generations_for
 from .settings import PromptMode, SimulationSettings
+
+logger = logging.getLogger(__name__)
+
+ENGINE_FAILED = "The simulation engine failed. Please try again later."
+PROMPT_TOO_LONG = (
+    "The simulation prompt is longer than the model's context: shorten the query, the question or the answer."
+)
 
 
 @dataclass(frozen=True)
@@ -81,13 +88,13 @@ class Simulator:
             # Unseeded requests still get distinct seeds per generation, so their pages differ.
             base_seed = req.seed if req.seed is not None else secrets.randbits(31)
             prompt = build_prompt(req.query, req.quality, self.prompt_mode, req.question, req.answer)
-            for generation in range(max(1, math.ceil(req.num / DOCS_PER_GENERATION))):
+            for generation in range(generations_for(req.num)):
                 prompts.append(prompt)
                 sampling.append(self._sampling(derive_seed(base_seed, req.page, generation)))
                 owners.append(index)
         if self.admission is None:
             return await self._generate(requests, prompts, sampling, owners)
-        async with self.admission.slot():
+        async with self.admission.slot(len(prompts)):
             return await self._generate(requests, prompts, sampling, owners)
 
     async def _generate(
@@ -96,9 +103,15 @@ class Simulator:
         started = time.perf_counter()
         try:
             completions = await self.engine.generate(prompts, sampling)
+        except PromptTooLong as exc:
+            logger.info("prompt refused by the engine: %s", exc)
+            raise InvalidParameter(PROMPT_TOO_LONG) from exc
         except EngineError as exc:
-            raise EngineFailed(f"The simulation engine failed: {exc}") from exc
+            # The cause may name upstream replicas or quote their answers: the log gets it, the client does not.
+            logger.warning("engine call failed: %s", exc)
+            raise EngineFailed(ENGINE_FAILED) from exc
         except Exception as exc:  # a buggy engine must cost one request a 502, never the server
+            logger.exception("engine call raised %s", type(exc).__name__)
             raise EngineBadOutput(f"The simulation engine failed unexpectedly: {type(exc).__name__}.") from exc
         elapsed = time.perf_counter() - started
         if not isinstance(completions, list) or len(completions) != len(prompts):
@@ -122,7 +135,7 @@ class Simulator:
             result.engine_seconds += share
             result.raw_texts.append(completion.text)
             known = {doc.snippet for doc in result.documents}
-            for doc in parse_documents(completion.text, limit=DOCS_PER_GENERATION):
+            for doc in parse_documents(completion.text, query=result.request.query, limit=DOCS_PER_GENERATION):
                 if doc.snippet not in known:
                     result.documents.append(doc)
                     known.add(doc.snippet)

@@ -5,15 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TypedDict
 
+from .accounts import Accounts
 from .admission import Admission
+from .api.contract import Contract
 from .engines.base import Engine
 from .metrics import Metrics
-from .security import KeyStore, RateLimiter
+from .security import KeyStore
 from .serving_retrieve import RetrieveService
 from .serving_search import SearchService
 from .settings import Settings
 from .store import SearchStore
-from .usage import Usage
 
 
 @dataclass
@@ -27,13 +28,13 @@ class EngineStatus:
 
 class AppState(TypedDict):
     settings: Settings
+    contract: Contract
     engine: Engine
     engine_status: EngineStatus
     store: SearchStore
-    usage: Usage
+    accounts: Accounts
     metrics: Metrics
     keys: KeyStore
-    limiter: RateLimiter
     admission: Admission
     search: SearchService
     retrieve: RetrieveService

@@ -43,11 +43,11 @@ class RequestOnlyRoute(APIRoute):
         return self.endpoint  # type: ignore[no-any-return]
 
 
-def request_only_get(router: APIRouter, path: str, **kwargs: Any) -> Callable[[EndpointT], EndpointT]:
-    """`@router.get(path, **kwargs)` with `RequestOnlyRoute` as the route class."""
+def request_only(router: APIRouter, method: str, path: str, **kwargs: Any) -> Callable[[EndpointT], EndpointT]:
+    """`@router.get(path, **kwargs)` (or post...) with `RequestOnlyRoute` as the route class."""
 
     def register(endpoint: EndpointT) -> EndpointT:
-        router.add_api_route(path, endpoint, methods=["GET"], route_class_override=RequestOnlyRoute, **kwargs)
+        router.add_api_route(path, endpoint, methods=[method], route_class_override=RequestOnlyRoute, **kwargs)
         return endpoint
 
     return register
@@ -79,6 +79,16 @@ def parse_query(model: type[ModelT], query: dict[str, str]) -> ModelT:
         return model.model_validate(query)
     except ValidationError as exc:
         errors = [{**err, "loc": ("query", *err["loc"])} for err in exc.errors(include_url=False)]
+        raise RequestValidationError(errors) from None
+
+
+def parse_body(model: type[ModelT], body: bytes) -> ModelT:
+    """`model` from a JSON request body, in one pydantic call; a bad body (not JSON, or not the
+    model) is the same 400 as a bad query."""
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        errors = [{**err, "loc": ("body", *err["loc"])} for err in exc.errors(include_url=False)]
         raise RequestValidationError(errors) from None
 
 

@@ -10,15 +10,14 @@ from typing import Annotated, cast
 
 from fastapi import Depends, Request
 
+from ..accounts import Accounts
 from ..engines.base import Engine
-from ..errors import InvalidParameter
 from ..metrics import Metrics
-from ..security import KeyStore, RateLimiter, presented_key
+from ..security import KeyStore, hash_key, identity_of, presented_key
 from ..serving_retrieve import RetrieveService
 from ..serving_search import SearchService
 from ..settings import Settings
 from ..state import EngineStatus
-from ..usage import Usage
 
 _BASE_URL_HEADERS = frozenset({b"x-forwarded-proto", b"x-forwarded-host", b"host", b"x-forwarded-prefix"})
 
@@ -39,8 +38,8 @@ async def get_settings(request: Request) -> Settings:
     return cast(Settings, _state(request, "settings"))
 
 
-async def get_usage(request: Request) -> Usage:
-    return cast(Usage, _state(request, "usage"))
+async def get_accounts(request: Request) -> Accounts:
+    return cast(Accounts, _state(request, "accounts"))
 
 
 async def get_engine(request: Request) -> Engine:
@@ -87,50 +86,32 @@ async def require_key(request: Request) -> str:
 
 
 def identify(request: Request) -> str:
-    """401 unless the request carries a configured key; with none configured, everyone passes.
+    """The caller's identity, for its account, its limits and the access log; 401 unless the
+    request carries a configured key (with none configured, everyone passes).
 
-    Returns the caller's identity (a key-digest prefix, or the client address when open), which
-    the access log and the rate limiter use.
+    A key is one identity wherever it was presented (api_key, serp_api_key, Bearer, X-API-KEY):
+    `key:` and a prefix of its sha256, never the key itself. An open server accounts a presented
+    key the same way, and a request without one by its client address.
     """
     keys = cast(KeyStore, _state(request, "keys"))
-    if keys.open:
-        identity = "ip:" + (request.client.host if request.client else "unknown")
+    key = presented_key(request)
+    if not keys.open:
+        identity = keys.check(key)
+    elif key is not None:
+        identity = identity_of(hash_key(key))
     else:
-        identity = keys.check(presented_key(request))
+        identity = "ip:" + (request.client.host if request.client else "unknown")
     request.state.identity = identity
     return identity
-
-
-async def rate_limited(request: Request, identity: Annotated[str, Depends(require_key)]) -> str:
-    """`require_key`, then one request off the caller's per-second and per-hour allowances."""
-    cast(RateLimiter, _state(request, "limiter")).acquire(identity)
-    return identity
-
-
-def identify_metered(request: Request) -> str:
-    """`rate_limited` as a plain call, for a route that reads its state without dependencies."""
-    identity = identify(request)
-    cast(RateLimiter, _state(request, "limiter")).acquire(identity)
-    return identity
-
-
-def check_text_length(settings: Settings, **texts: str | None) -> None:
-    """400 for a query (or question, answer) longer than `limits.max_query_chars`."""
-    limit = settings.limits.max_query_chars
-    for name, text in texts.items():
-        if text is not None and len(text) > limit:
-            raise InvalidParameter(f"Invalid `{name}` parameter: at most {limit} characters.")
 
 
 SearchDep = Annotated[SearchService, Depends(get_search)]
 RetrieveDep = Annotated[RetrieveService, Depends(get_retrieve)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-UsageDep = Annotated[Usage, Depends(get_usage)]
+AccountsDep = Annotated[Accounts, Depends(get_accounts)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 EngineStatusDep = Annotated[EngineStatus, Depends(get_engine_status)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 BaseUrlDep = Annotated[str, Depends(public_base_url)]
 KeyDep = Annotated[str, Depends(require_key)]
-"""Auth only (account, metrics, archive)."""
-MeteredKeyDep = Annotated[str, Depends(rate_limited)]
-"""Auth and rate limit (searches)."""
+"""The caller's identity, after auth (account, metrics, archive). Searches are metered by their service."""

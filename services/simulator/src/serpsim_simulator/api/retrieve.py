@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
-from serpsim_protocol import RetrieveError, RetrieveRequest, RetrieveResponse
+from fastapi import APIRouter, Request, Response
+from serpsim_protocol import RetrieveError, RetrieveResponse
 
-from ..errors import InvalidParameter
-from .deps import MeteredKeyDep, RetrieveDep, SettingsDep, check_text_length
+from ..serving_retrieve import RetrieveService
+from ._http import OrjsonResponse, parse_body, request_only
+from .contract import RETRIEVE_PATH, Contract
+from .deps import identify
 
 router = APIRouter(tags=["retrieve"])
 
@@ -23,11 +25,16 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("/retrieve", response_model=RetrieveResponse, responses=ERRORS, response_model_exclude_none=True)
-async def retrieve(body: RetrieveRequest, service: RetrieveDep, settings: SettingsDep, _: MeteredKeyDep) -> RetrieveResponse:
-    """Search-R1 `{"queries", "topk", "return_scores"}`; optional per-query `quality`, `question`, `answer`, `seed`."""
-    if len(body.queries) > settings.limits.max_batch:
-        raise InvalidParameter(f"queries: at most {settings.limits.max_batch} per request")
-    for query in body.queries:
-        check_text_length(settings, queries=query)
-    return await service.retrieve(body)
+# The body is validated against this app's own model (api/contract.py), which the OpenAPI
+# document publishes as the request body.
+@request_only(router, "POST", RETRIEVE_PATH, response_model=RetrieveResponse, responses=ERRORS)
+async def retrieve(request: Request) -> Response:
+    """Search-R1 `{"queries", "topk", "return_scores"}`; per query, optionally, an object
+    `{"query", "quality", "question", "answer", "seed"}` in place of the string."""
+    identity = identify(request)
+    state = request.state
+    contract: Contract = state.contract
+    body = parse_body(contract.retrieve, await request.body())
+    service: RetrieveService = state.retrieve
+    response = await service.retrieve(body, identity)
+    return OrjsonResponse(response.model_dump(mode="json"))

@@ -7,12 +7,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
-from serpsim_protocol import AccountResponse, ErrorResponse, SearchRequest, SearchResponse
+from serpsim_protocol import AccountResponse, ErrorResponse, SearchResponse
 
+from ..security import presented_key
 from ..serving_search import SearchService
-from ..settings import Settings
-from ._http import OrjsonResponse, parse_query, query_parameters, request_only_get
-from .deps import KeyDep, SearchDep, SettingsDep, UsageDep, base_url_of, check_text_length, identify_metered
+from ._http import OrjsonResponse, parse_query, request_only
+from .contract import Contract
+from .deps import AccountsDep, KeyDep, SearchDep, SettingsDep, base_url_of, identify
 
 router = APIRouter(tags=["serpapi"])
 
@@ -39,9 +40,6 @@ SEARCH_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/html": {"schema": {"type": "string"}}}},
 }
 
-SEARCH_QUERY = query_parameters(SearchRequest)
-"""`/search`'s parameters, declared for OpenAPI; the route validates them itself (api/_http.py)."""
-
 
 def render_html(response: dict[str, Any]) -> str:
     items = "".join(
@@ -56,25 +54,25 @@ SEARCH_ROUTE: dict[str, Any] = {
     "response_model": SearchResponse,
     "responses": SEARCH_RESPONSES,
     "response_model_exclude_none": True,
-    "openapi_extra": SEARCH_QUERY,
 }
 
 
 # The hot route takes only the Request (api/_http.py says why) and reads key, rate limit,
 # parameters and state itself, in the order dependencies ran them: 401 before a bad parameter's 400.
-@request_only_get(router, "/search", **SEARCH_ROUTE)
-@request_only_get(router, "/search.json", **SEARCH_ROUTE)
+# Parameters are validated against this app's own model (api/contract.py), which the OpenAPI
+# document publishes as the route's parameters.
+@request_only(router, "GET", "/search", **SEARCH_ROUTE)
+@request_only(router, "GET", "/search.json", **SEARCH_ROUTE)
 async def search(request: Request) -> Response:
     """Google Search results written by the simulation LLM, in SerpApi's format."""
-    identify_metered(request)
+    identity = identify(request)
     # The echo keeps every parameter the client sent (SerpApi echoes unknown ones too).
     query = dict(request.query_params)
-    params = parse_query(SearchRequest, query)
     state = request.state
-    settings: Settings = state.settings
+    contract: Contract = state.contract
+    params = parse_query(contract.search, query)
     service: SearchService = state.search
-    check_text_length(settings, q=params.q, question=params.question, answer=params.answer)
-    response = await service.search(params, query, base_url_of(request))
+    response = await service.search(params, query, base_url_of(request), identity)
     if params.output == "html":
         return HTMLResponse(render_html(response))
     return OrjsonResponse(response)
@@ -112,17 +110,34 @@ async def locations(q: Annotated[str, Query(max_length=256)] = "", limit: Annota
 
 @router.get("/account", response_model=AccountResponse, responses=AUTH_ERRORS)
 @router.get("/account.json", response_model=AccountResponse, responses=AUTH_ERRORS)
-async def account(usage: UsageDep, settings: SettingsDep, _: KeyDep, api_key: str | None = None) -> AccountResponse:
-    """Usage of this simulator, with SerpApi's Account API field names where they exist."""
-    counters = usage.for_key(api_key)
+async def account(
+    request: Request,
+    accounts: AccountsDep,
+    settings: SettingsDep,
+    identity: KeyDep,
+    api_key: Annotated[str | None, Query(description="Your API key (or send it as Bearer or X-API-KEY).")] = None,
+) -> AccountResponse:
+    """The caller's own usage (by its key however presented, or its address on an open server),
+    with SerpApi's Account API field names where they exist. Searches left count down the
+    hourly quota when one is configured; there is no monthly plan."""
+    counters = accounts.usage(identity)
+    last_hour = accounts.last_hour(identity)
+    per_hour = settings.limits.rate_per_hour or None
+    left = max(0, per_hour - last_hour) if per_hour is not None else None
     return AccountResponse(
-        account_id="serpsim",
-        api_key=api_key,
+        account_id=identity,
+        api_key=presented_key(request),
         plan_id="simulated",
         plan_name="serpsim (self-hosted)",
+        plan_searches_left=left,
+        total_searches_left=left,
         this_month_usage=counters.searches,
+        this_hour_searches=last_hour,
+        last_hour_searches=last_hour,
+        account_rate_limit_per_hour=per_hour,
         total_searches=counters.searches,
         cache_hits=counters.cache_hits,
+        generations=counters.generations,
         prompt_tokens=counters.prompt_tokens,
         completion_tokens=counters.completion_tokens,
         engine_seconds=round(counters.engine_seconds, 3),

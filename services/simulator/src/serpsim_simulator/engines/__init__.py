@@ -9,9 +9,11 @@ from __future__ import annotations
 import importlib.util
 
 from ..settings import EngineSettings
-from .base import Completion, Engine, EngineError, SamplingSettings, chat_messages
+from .base import Completion, Engine, EngineError, PromptTooLong, SamplingSettings, chat_messages
 
-__all__ = ["Completion", "Engine", "EngineError", "SamplingSettings", "build_engine", "chat_messages"]
+__all__ = [
+    "Completion", "Engine", "EngineError", "PromptTooLong", "SamplingSettings", "build_engine", "chat_messages",
+]
 
 
 def _require(kind: str, module: str, install: str) -> None:

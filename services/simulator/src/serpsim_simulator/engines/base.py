@@ -30,7 +30,20 @@ class Completion:
 
 
 class EngineError(Exception):
-    """The engine failed to generate (crashed, timed out, or unreachable)."""
+    """The engine failed to generate (crashed, timed out, or unreachable).
+
+    Its message is for the log: it may name upstream URLs or quote their answers, so the
+    simulator never returns it to a client.
+    """
+
+
+class PromptTooLong(EngineError):
+    """The rendered prompt leaves no room in the model's context: the request's fault (a 400)."""
+
+    def __init__(self, message: str, tokens: int | None = None, context: int | None = None) -> None:
+        super().__init__(message)
+        self.tokens = tokens
+        self.context = context
 
 
 @runtime_checkable
@@ -39,6 +52,8 @@ class Engine(Protocol):
 
     kind: str
     model_name: str
+    model_revision: str
+    """The checkpoint's version (settled once `start` returns): the result cache keys on it."""
 
     async def start(self) -> None:
         """Load weights / open connections. Called once by the app's lifespan."""

@@ -23,7 +23,8 @@ from typing import Any
 
 from ..settings import EngineSettings
 from ._chat import eos_token_ids, prompt_token_ids
-from .base import Completion, EngineError, SamplingSettings
+from ._revision import checkpoint_revision
+from .base import Completion, EngineError, PromptTooLong, SamplingSettings
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class TransformersEngine:
             raise ValueError("the transformers engine needs engine.model (a directory or hub id)")
         self._cfg = cfg
         self.model_name: str = cfg.served_model_name or cfg.model
+        self.model_revision: str = cfg.model_revision or ""
         self._tokenizer: Any = None
         self._model: Any = None
         self._device: Any = None
@@ -154,6 +156,7 @@ class TransformersEngine:
         self._context_len = min(n for n in limits if n) if any(limits) else 1 << 30
         self._device = device
         self._tokenizer = tokenizer
+        self.model_revision = cfg.model_revision or checkpoint_revision(cfg.model, getattr(model.config, "_commit_hash", None))
         self._model = model
         logger.info("transformers engine: %s on %s (%s)", cfg.model, device, model.dtype)
 
@@ -173,7 +176,9 @@ class TransformersEngine:
         for prompt, s in zip(prompts, settings):
             ids = prompt_token_ids(self._tokenizer, prompt)
             if len(ids) >= self._context_len:
-                raise EngineError(f"prompt has {len(ids)} tokens; the context holds {self._context_len}")
+                raise PromptTooLong(
+                    f"prompt has {len(ids)} tokens; the context holds {self._context_len}", len(ids), self._context_len
+                )
             # An unseeded request still needs a generator of its own so batch-mates stay independent.
             seed = s.seed if s.seed is not None else secrets.randbits(63)
             rows.append(_Row(ids=ids, settings=s, seed=seed, future=loop.create_future()))

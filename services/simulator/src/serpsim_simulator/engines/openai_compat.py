@@ -10,7 +10,9 @@ takes failing replicas out and puts them back when they answer again.
 
 Failure modes, all raised as `EngineError`: no replica reachable, every attempt failed, the
 request exceeded `request_timeout_s` (not retried: another replica would likely be as slow, and
-the caller's own deadline is already spent), a refused request (4xx), a malformed response.
+the caller's own deadline is already spent), a refused request (4xx), a malformed response. A
+400 about the context length is `PromptTooLong`: the request's fault, which clients see as a 400.
+Messages name replicas and quote their answers; they are logged, never returned to clients.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 import httpx
 
 from ..settings import EngineSettings
-from .base import Completion, EngineError, SamplingSettings, chat_messages
+from .base import Completion, EngineError, PromptTooLong, SamplingSettings, chat_messages
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +82,8 @@ class OpenAICompatEngine:
         # The name sent as `model`: configured, else the upstream's own (discovered at start).
         self._model: str | None = cfg.served_model_name or cfg.model
         self.model_name: str = self._model or ""
+        # The upstream's checkpoint as far as /models tells (its id and root); configured: that.
+        self.model_revision: str = cfg.model_revision or ""
         self._client: httpx.AsyncClient | None = None
         self._health_task: asyncio.Task[None] | None = None
         self._turn = 0
@@ -147,10 +151,13 @@ class OpenAICompatEngine:
             models = resp.json().get("data", []) if ok else []
         except (httpx.HTTPError, ValueError, AttributeError):
             ok, models = False, []
-        if ok and self._model is None and models and isinstance(models[0], dict) and models[0].get("id"):
-            self._model = str(models[0]["id"])
+        card = models[0] if ok and models and isinstance(models[0], dict) else {}
+        if self._model is None and card.get("id"):
+            self._model = str(card["id"])
             self.model_name = self._model
             logger.info("openai engine: model %r (from %s)", self._model, replica.url)
+        if not self.model_revision and card.get("id"):
+            self.model_revision = f"upstream:{card['id']}@{card.get('root') or ''}"
         self._set_health(replica, ok)
 
     def _set_health(self, replica: _Replica, ok: bool) -> None:
@@ -198,6 +205,7 @@ class OpenAICompatEngine:
             "temperature": s.temperature,
             "top_p": s.top_p,
             "max_tokens": s.max_tokens,
+            **self._cfg.openai_sampling,
         }
         if s.seed is not None:
             body["seed"] = s.seed
@@ -232,6 +240,10 @@ class OpenAICompatEngine:
         if resp.status_code >= 500:
             raise _Retryable(f"HTTP {resp.status_code}: {resp.text[:200]}")
         if resp.status_code >= 400:
+            if resp.status_code == 400 and "context length" in resp.text.lower():
+                # vLLM: "This model's maximum context length is N tokens..."; SGLang: "...longer
+                # than the model's context length (N tokens)". The prompt's fault, not the server's.
+                raise PromptTooLong(f"{replica.url}: HTTP 400: {resp.text[:500]}")
             raise EngineError(f"{replica.url} refused the request: HTTP {resp.status_code}: {resp.text[:500]}")
         return _parse(resp, replica.url)
 

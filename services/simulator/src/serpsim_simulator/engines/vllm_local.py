@@ -21,7 +21,8 @@ from typing import Any
 
 from ..settings import EngineSettings
 from ._chat import prompt_token_ids
-from .base import Completion, EngineError, SamplingSettings
+from ._revision import checkpoint_revision
+from .base import Completion, EngineError, PromptTooLong, SamplingSettings
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ class VllmEngine:
         self._cfg = cfg
         self._enforce_eager = enforce_eager
         self.model_name: str = cfg.served_model_name or cfg.model
+        self.model_revision: str = cfg.model_revision or ""
         self._llm: Any = None
         self._tokenizer: Any = None
         self._failed = False
@@ -93,6 +95,8 @@ class VllmEngine:
             self._llm = await loop.run_in_executor(None, AsyncLLM.from_engine_args, args)
         except Exception as exc:
             raise EngineError(f"vLLM could not start {cfg.model!r}: {exc}") from exc
+        commit = getattr(self._llm.model_config.hf_config, "_commit_hash", None)
+        self.model_revision = cfg.model_revision or checkpoint_revision(cfg.model, commit)
         logger.info("vllm engine: %s (cpu=%s, prefix caching=%s)", cfg.model, on_cpu, cfg.enable_prefix_caching)
 
     def ready(self) -> bool:
@@ -118,6 +122,9 @@ class VllmEngine:
         from vllm.sampling_params import RequestOutputKind
 
         ids = prompt_token_ids(self._tokenizer, prompt)
+        context = self._llm.model_config.max_model_len
+        if len(ids) >= context:  # vLLM would refuse it too, with a ValueError; this says why
+            raise PromptTooLong(f"prompt has {len(ids)} tokens; the context holds {context}", len(ids), context)
         params = SamplingParams(
             temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens, seed=s.seed,
             output_kind=RequestOutputKind.FINAL_ONLY,
