@@ -14,7 +14,7 @@ import pytest
 
 pytest.importorskip("transformers")
 
-from serpsim_simulator.prompts import build_prompt
+from serpsim_protocol.prompts import build_prompt
 from serpsim_simulator.tiny_model import (
     ENDOFTEXT,
     IM_END,
@@ -133,7 +133,7 @@ _VLLM_SCRIPT = textwrap.dedent(
     from transformers import AutoTokenizer
     from vllm import LLM, SamplingParams
 
-    from serpsim_simulator.prompts import build_prompt
+    from serpsim_protocol.prompts import build_prompt
     from serpsim_simulator.tiny_model import chat_messages
 
 

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from serpsim_protocol.prompts import build_prompt
 from serpsim_simulator.engines.base import SamplingSettings, chat_messages
 from serpsim_simulator.engines.openai_compat import OpenAICompatEngine
-from serpsim_simulator.prompts import build_prompt
 from serpsim_simulator.settings import EngineSettings
 
 pytest.importorskip("vllm")

@@ -6,10 +6,10 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from serpsim_protocol.prompts import build_prompt
 from serpsim_simulator.engines import build_engine
 from serpsim_simulator.engines.base import SamplingSettings, chat_messages
 from serpsim_simulator.engines.vllm_local import VllmEngine
-from serpsim_simulator.prompts import build_prompt
 from serpsim_simulator.settings import EngineSettings
 
 pytest.importorskip("vllm")

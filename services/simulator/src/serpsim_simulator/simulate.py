@@ -13,12 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from serpsim_protocol import Quality
+from serpsim_protocol.prompts import DOCS_PER_GENERATION, build_prompt
 
 from .admission import Admission
 from .documents import Document, parse_documents
 from .engines.base import Completion, Engine, EngineError, SamplingSettings
 from .errors import EngineBadOutput, EngineFailed, EngineUnavailable
-from .prompts import DOCS_PER_GENERATION, build_prompt
 from .settings import PromptMode, SimulationSettings
 
 
