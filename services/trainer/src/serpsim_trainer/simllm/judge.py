@@ -50,6 +50,7 @@ the documents support them, it does not answer the question itself."""
 
 _THINK = re.compile(r"<think>.*?(</think>|$)", re.DOTALL | re.IGNORECASE)
 _VERDICT = re.compile(r"\b(not\s+useful|useful|noisy)\b", re.IGNORECASE)
+_TERMINAL = re.compile(r"[\s*_`\"')\]]*(?:[.!:;\n]|$)")
 _LEADING = re.compile(r"^[\s*_`\"'([{>#-]*(?:(?:verdict|answer|label)\s*[:=-]\s*[\s*_`\"'([{]*)?", re.IGNORECASE)
 
 
@@ -67,17 +68,18 @@ def parse_verdict(reply: str) -> Label | None:
     """`useful` or `noisy` from a judge's reply, or None when the reply is not a clear verdict.
 
     Reasoning in `<think>` blocks is ignored. A reply that starts with a verdict (after quotes,
-    markdown or a `Verdict:` prefix) is that verdict; otherwise exactly one distinct verdict must
-    occur in it ("not useful" counts as noisy). Anything else is garbage.
+    markdown or a `Verdict:` prefix) and closes there (`Useful. The documents ...`) is that
+    verdict; otherwise exactly one distinct verdict must occur in it ("not useful" counts as
+    noisy). Anything else (`useful or noisy? It depends.`) is garbage.
     """
     text = _THINK.sub(" ", reply or "")
-    found = [_as_label(m.group(1)) for m in _VERDICT.finditer(text)]
-    if not found:
-        return None
+    found = {_as_label(m.group(1)) for m in _VERDICT.finditer(text)}
+    if len(found) == 1:
+        return found.pop()
     head = _VERDICT.match(_LEADING.sub("", text, count=1))
-    if head:
+    if found and head and _TERMINAL.match(text, head.end()):
         return _as_label(head.group(1))
-    return found[0] if len(set(found)) == 1 else None
+    return None
 
 
 def rule_verdict(record: SearchRecord) -> Label:
