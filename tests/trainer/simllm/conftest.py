@@ -3,6 +3,7 @@ HTTP, the console commands, and the synthetic knowledge base's records."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import socket
 import threading
@@ -19,7 +20,7 @@ from serpsim_trainer.cli import main as cli_main
 from . import kb
 
 Handler = Callable[[str, dict[str, Any]], Any]
-"""(path, request body) -> a response body, or (status, body)."""
+"""(path, request body) -> a response body, or (status, body), or an awaitable of either."""
 
 
 def _free_port() -> int:
@@ -38,6 +39,8 @@ def scripted_openai(handler: Handler) -> Iterator[str]:
 
     async def answer(path: str, request: Request) -> Any:
         result = handler(path, await request.json())
+        if inspect.isawaitable(result):  # a slow reply sleeps without blocking the other requests
+            result = await result
         if isinstance(result, tuple):
             return JSONResponse(result[1], status_code=result[0])
         return result
