@@ -6,21 +6,13 @@ the pipeline's pairs, whose landmarks it was not warm-started on."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 from serpsim_trainer.simllm.judge import judge_prompt, rule_verdict
 from serpsim_trainer.simllm.records import SearchRecord
 
+from ...conftest import vllm_openai_server
 from . import kb
 from .conftest import cli, kb_records, write_records
 
@@ -28,45 +20,6 @@ pytestmark = pytest.mark.heavy
 
 SERVED = "tiny-judge"
 PIPELINE_LANDMARKS = 24
-
-
-@contextmanager
-def vllm_openai_server(model_dir: Path, log: Path) -> Iterator[str]:
-    """`python -m vllm.entrypoints.openai.api_server --model DIR` on a free loopback port (its own
-    session, so its engine-core child dies with it)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
-             "--served-model-name", SERVED, "--host", "127.0.0.1", "--port", str(port),
-             "--max-model-len", "2048", "--max-num-seqs", "8"],
-            stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + 240
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"vLLM server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"vLLM server not healthy in 240 s:\n{log.read_text()[-3000:]}")
-            time.sleep(1)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
 
 
 def test_tiny_judge_behind_vllm_agrees_with_the_rule_judge(
@@ -94,7 +47,7 @@ def test_tiny_judge_behind_vllm_agrees_with_the_rule_judge(
     assert not {r["question"] for r in pairs} & {r.question for r in warm}
     records = write_records(tmp_path / "searches.jsonl", pairs)
     out = tmp_path / "judged.jsonl"
-    with vllm_openai_server(judge_model, tmp_path / "vllm.log") as url:
+    with vllm_openai_server(judge_model, tmp_path / "vllm.log", SERVED) as url:
         assert cli("judge", "--records", str(records), "--out", str(out), "--judge", "llm", "--judge-url", url,
                    "--judge-model", SERVED, "--no-balance", "--no-progress") == 0
     stats = json.loads(capsys.readouterr().out)
