@@ -136,6 +136,8 @@ class LLMJudge:
                 last = await self._ask(prompt, self.temperature if attempt == 0 else self.retry_temperature)
             except (httpx.HTTPError, RuntimeError, KeyError, IndexError, TypeError, ValueError) as exc:
                 last = f"error: {type(exc).__name__}: {exc}"
+                if attempt < self.retries:
+                    await asyncio.sleep(min(2.0, 0.25 * 2**attempt))  # an overloaded server gets a moment
                 continue
             label = parse_verdict(last)
             if label is not None:
