@@ -10,6 +10,7 @@ import pytest
 from serpsim_trainer.simllm.evaluate import Sample, mode_metrics, summarize
 from serpsim_trainer.simllm.report import markdown
 
+from ..conftest import write_tool_config
 from .conftest import cli
 
 FIVE = ["Doc one about the tower.", "Doc two about the bridge.", "Doc three about the river.",
@@ -44,6 +45,10 @@ def test_eval_sim_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     triples = tmp_path / "triples.jsonl"
     triples.write_text(json.dumps({"question": "Who designed the Eiffel Tower?", "answer": "Gustave Eiffel",
                                    "query": "eiffel tower designer"}) + "\n")
+    serpapi = write_tool_config(tmp_path / "serpapi.yaml", kind="serpapi", api_key_env="SERPSIM_TEST_NO_SUCH_KEY")
+    assert cli("eval-sim", "--simulator", "http://127.0.0.1:9", "--triples", str(triples), "--out", out,
+               "--reference-backend", str(serpapi)) == 2
+    assert "needs an API key in $SERPSIM_TEST_NO_SUCH_KEY" in capsys.readouterr().err
     # Nothing listens on port 9.
     assert cli("eval-sim", "--simulator", "http://127.0.0.1:9", "--triples", str(triples), "--out", out,
                "--timeout", "2", "--no-progress") == 2

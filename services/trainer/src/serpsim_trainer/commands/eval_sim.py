@@ -28,7 +28,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..search import load_search_settings
+    from ..search import Searcher, load_search_settings
     from ..simllm.evaluate import evaluate_simulator, read_triples, sample_rows, summarize
     from ..simllm.records import write_jsonl
     from ..simllm.report import write_report
@@ -37,9 +37,9 @@ def run(args: argparse.Namespace) -> int:
         triples = read_triples(args.triples)
         if args.max_triples is not None and args.max_triples < len(triples):
             triples = random.Random(args.seed).sample(triples, args.max_triples)
-        reference = load_search_settings(args.reference_backend) if args.reference_backend else None
+        reference = Searcher(load_search_settings(args.reference_backend)) if args.reference_backend else None
         api_key = os.environ.get(args.api_key_env) if args.api_key_env else None
-    except (FileNotFoundError, ValueError) as exc:
+    except (FileNotFoundError, ValueError, OSError) as exc:  # a missing file, a bad settings file or API key
         sys.stderr.write(f"eval-sim: {exc}\n")
         return 2
     samples = asyncio.run(evaluate_simulator(

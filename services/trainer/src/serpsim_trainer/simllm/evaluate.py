@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from serpsim_protocol import Quality, SearchClient, SearchError
 from serpsim_protocol.prompts import DOCS_PER_GENERATION
 
-from ..search import SearchContext, Searcher, SearchSettings, derive_seed, render_serpapi
+from ..search import SearchContext, Searcher, derive_seed, render_serpapi
 from .records import read_jsonl, split_rendered
 from .textstats import contains_answer, distinct_n, duplicate_counts, word_count
 
@@ -133,14 +133,15 @@ async def evaluate_simulator(
     triples: Sequence[Triple],
     simulator_url: str,
     *,
-    reference: SearchSettings | None = None,
+    reference: Searcher | None = None,
     api_key: str | None = None,
     concurrency: int = 8,
     seed: int = 0,
     timeout_s: float = 120.0,
     progress: bool = True,
 ) -> list[Sample]:
-    """Every triple in both qualities (and on the reference backend); samples in a stable order."""
+    """Every triple in both qualities (and through the `reference` searcher, which this closes);
+    samples in a stable order."""
     from tqdm.auto import tqdm
 
     if not triples:
@@ -149,7 +150,7 @@ async def evaluate_simulator(
     gate = asyncio.Semaphore(concurrency)
     bar = tqdm(total=len(triples) * len(modes), desc="eval-sim", unit="search", disable=not progress)
     client = SearchClient(simulator_url, api_key=api_key, timeout_s=timeout_s)
-    searcher = Searcher(reference) if reference is not None else None
+    searcher = reference
 
     async def one(index: int, triple: Triple, mode: str) -> Sample:
         async with gate:
@@ -157,8 +158,9 @@ async def evaluate_simulator(
                 if mode == REFERENCE:
                     assert searcher is not None
                     return await reference_one(searcher, index, triple)
+                quality: Quality = "useful" if mode == "useful" else "noisy"
                 call_seed = derive_seed(seed, 0, f"{triple.question}|{triple.query}", 0, 0)
-                return await simulate_one(client, index, triple, mode, call_seed)  # type: ignore[arg-type]
+                return await simulate_one(client, index, triple, quality, call_seed)
             finally:
                 bar.update(1)
 
