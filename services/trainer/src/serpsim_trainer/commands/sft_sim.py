@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -62,5 +63,6 @@ def run(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as exc:
         sys.stderr.write(f"sft-sim: {exc}\n")
         return 2
-    sys.stdout.write(json.dumps({**metrics, "out": str(args.out)}, indent=2) + "\n")
+    if int(os.environ.get("RANK", "0")) == 0:  # one report under accelerate / torchrun, not one per process
+        sys.stdout.write(json.dumps({**metrics, "out": str(args.out)}, indent=2) + "\n")
     return 0

@@ -5,7 +5,8 @@ the assistant's `Doc k:` lines), so TRL renders both through the model's chat te
 the loss on the completion only: the documents and the end-of-turn token, never the template.
 
 One GPU: `serpsim-train sft-sim ...`; several: `accelerate launch --num_processes N -m
-serpsim_trainer.cli sft-sim ...` (the Trainer shards the batches; only the main process writes).
+serpsim_trainer.cli sft-sim ...` or `torchrun --nproc_per_node N -m serpsim_trainer.cli sft-sim ...`
+(DDP: the Trainer shards the batches; only the main process writes the model).
 CPU: chosen automatically when no GPU is visible (`use_cpu=True`), or with `--device cpu`.
 
 The output directory is a plain Hugging Face model folder (LoRA merged into the weights,
