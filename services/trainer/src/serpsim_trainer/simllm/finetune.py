@@ -1,8 +1,12 @@
 """`sft-sim`: fine-tune a simulation LLM on `build-sft` rows with TRL's `SFTTrainer` (LoRA via peft).
 
-Each `messages` row becomes TRL's conversational prompt-completion pair (system + user turns ->
-the assistant's `Doc k:` lines), so TRL renders both through the model's chat template and takes
-the loss on the completion only: the documents and the end-of-turn token, never the template.
+Each `messages` row is rendered here through the model's chat template, exactly as the simulator's
+engines render a search (`apply_chat_template` with the generation prompt), and handed to TRL as a
+plain-text prompt-completion pair: the prompt is that rendering, the completion the rest of the
+whole conversation's rendering (the `Doc k:` lines and the end-of-turn token). TRL takes the loss
+on the completion only. Rendering here rather than in TRL keeps the trained context byte-identical
+to the served one, whichever TRL version tokenizes it (verl 0.9.1 pins trl 0.27, whose
+conversational path can misplace the prompt/completion boundary).
 
 One GPU: `serpsim-train sft-sim ...`; several: `accelerate launch --num_processes N -m
 serpsim_trainer.cli sft-sim ...` or `torchrun --nproc_per_node N -m serpsim_trainer.cli sft-sim ...`
@@ -69,8 +73,24 @@ class SftOptions:
         return LORA_LR if self.lora else FULL_LR
 
 
-def load_rows(path: Path) -> list[dict[str, Any]]:
-    """`messages` rows -> TRL conversational prompt-completion rows; bad rows name their line."""
+def render_row(tokenizer: Any, messages: list[dict[str, str]]) -> dict[str, str]:
+    """One `messages` row -> TRL's plain-text `{"prompt", "completion"}` (see the module docstring)."""
+    prompt = tokenizer.apply_chat_template(messages[:-1], tokenize=False, add_generation_prompt=True)
+    whole = tokenizer.apply_chat_template(messages, tokenize=False)
+    if not whole.startswith(prompt):
+        raise ValueError("the chat template renders the conversation differently from its prompt; "
+                         "give a template whose generation prompt is the start of the assistant turn")
+    completion = whole[len(prompt):]
+    # Generation stops at the end-of-turn token, so what a template writes after it (Qwen: a
+    # newline) is never generated; ending the completion there also stops TRL appending a second one.
+    eos = tokenizer.eos_token
+    if eos and completion.rstrip().endswith(eos):
+        completion = completion.rstrip()
+    return {"prompt": prompt, "completion": completion}
+
+
+def load_rows(path: Path, tokenizer: Any) -> list[dict[str, str]]:
+    """`messages` rows -> TRL plain-text prompt-completion rows; bad rows name their line."""
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file (run build-sft first)")
     rows = []
@@ -87,7 +107,7 @@ def load_rows(path: Path) -> list[dict[str, Any]]:
                 raise ValueError(f"{path}:{number}: not a `messages` row ({exc})") from exc
             if not ok:
                 raise ValueError(f"{path}:{number}: `messages` must end with a non-empty assistant turn")
-            rows.append({"prompt": messages[:-1], "completion": messages[-1:]})
+            rows.append(render_row(tokenizer, messages))
     if not rows:
         raise ValueError(f"{path}: no rows to train on")
     return rows
@@ -108,14 +128,14 @@ def build_trainer(opts: SftOptions, stage_dir: Path) -> Any:
     from transformers import AutoTokenizer
     from trl import SFTConfig, SFTTrainer
 
-    train = Dataset.from_list(load_rows(opts.train_file))
-    evaluation = Dataset.from_list(load_rows(opts.eval_file)) if opts.eval_file else None
     tokenizer = AutoTokenizer.from_pretrained(opts.model)
     if opts.chat_template is not None:
         tokenizer.chat_template = opts.chat_template.read_text()
     if not getattr(tokenizer, "chat_template", None):
         raise ValueError(f"{opts.model} has no chat template: give one with --chat-template FILE.jinja "
                          "(the simulator renders every prompt through it)")
+    train = Dataset.from_list(load_rows(opts.train_file, tokenizer))
+    evaluation = Dataset.from_list(load_rows(opts.eval_file, tokenizer)) if opts.eval_file else None
     cpu = _use_cpu(opts.device)
     bf16 = not cpu and torch.cuda.is_bf16_supported()
     config = SFTConfig(
