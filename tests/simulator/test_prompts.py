@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from serpsim_simulator.prompts import build_prompt
+from serpsim_protocol.prompts import build_prompt
 
 SFT_USEFUL = """You are the Google search engine.
 Given a query, you need to generate five useful documents for the query.

@@ -6,7 +6,7 @@ import json
 import unicodedata
 from pathlib import Path
 
-from serpsim_simulator.prompts import build_prompt
+from serpsim_protocol.prompts import build_prompt
 from serpsim_simulator.tiny_model import (
     ENDOFTEXT,
     IM_END,

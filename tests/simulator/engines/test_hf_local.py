@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from serpsim_protocol.prompts import build_prompt
 from serpsim_simulator.engines import EngineError, build_engine
 from serpsim_simulator.engines.base import SamplingSettings, chat_messages
 from serpsim_simulator.engines.hf_local import TransformersEngine
-from serpsim_simulator.prompts import build_prompt
 from serpsim_simulator.settings import EngineSettings
 
 GREEDY = SamplingSettings(temperature=0.0, max_tokens=24)

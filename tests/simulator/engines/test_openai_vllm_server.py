@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from serpsim_protocol.prompts import build_prompt
 from serpsim_simulator.engines import PromptTooLong
 from serpsim_simulator.engines.base import SamplingSettings, chat_messages
 from serpsim_simulator.engines.openai_compat import OpenAICompatEngine
 from serpsim_simulator.engines.vllm_local import VllmEngine
 from serpsim_simulator.errors import InvalidParameter
-from serpsim_simulator.prompts import build_prompt
 from serpsim_simulator.settings import EngineSettings, SimulationSettings
 from serpsim_simulator.simulate import SimRequest, Simulator
 

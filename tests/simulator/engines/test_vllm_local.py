@@ -7,11 +7,11 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from serpsim_protocol.prompts import build_prompt
 from serpsim_simulator.engines import PromptTooLong
 from serpsim_simulator.engines.base import SamplingSettings, chat_messages
 from serpsim_simulator.engines.vllm_local import VllmEngine
 from serpsim_simulator.errors import InvalidParameter
-from serpsim_simulator.prompts import build_prompt
 from serpsim_simulator.simulate import SimRequest, Simulator
 
 from .conftest import SERVED

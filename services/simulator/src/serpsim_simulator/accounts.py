@@ -23,9 +23,10 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from serpsim_protocol.prompts import generations_for
+
 from .errors import InvalidParameter, RateLimited
 from .metrics import Metrics
-from .prompts import generations_for
 from .settings import LimitSettings
 from .simulate import SimRequest, SimResult
 

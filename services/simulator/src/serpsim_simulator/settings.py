@@ -12,9 +12,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from serpsim_protocol.prompts import PromptMode
 
 EngineKind = Literal["transformers", "vllm", "openai"]
-PromptMode = Literal["sft", "prompt"]
 
 DEFAULT_HUB_MODEL = "sunhaonlp/Simulation_LLM_google_14B_V2"
 """ZeroSearch's recommended released simulator; used only when a user asks for it by id."""

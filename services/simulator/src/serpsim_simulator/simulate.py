@@ -13,12 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from serpsim_protocol import Quality
+from serpsim_protocol.prompts import DOCS_PER_GENERATION, build_prompt, generations_for
 
 from .admission import Admission
 from .documents import Document, parse_documents
 from .engines.base import Completion, Engine, EngineError, PromptTooLong, SamplingSettings
 from .errors import EngineBadOutput, EngineFailed, EngineUnavailable, InvalidParameter
-from .prompts import DOCS_PER_GENERATION, build_prompt, generations_for
 from .settings import PromptMode, SimulationSettings
 
 logger = logging.getLogger(__name__)

@@ -24,9 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from serpsim_protocol import Quality
-
-from .prompts import DOCS_PER_GENERATION, build_prompt
-from .settings import PromptMode
+from serpsim_protocol.prompts import DOCS_PER_GENERATION, PromptMode, build_prompt
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerFast

@@ -18,9 +18,9 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, Field, create_model
 from serpsim_protocol import RetrieveQuery, RetrieveRequest, SearchRequest
 from serpsim_protocol.common import NonBlank
+from serpsim_protocol.prompts import DOCS_PER_GENERATION
 from serpsim_protocol.retrieve import json_integer
 
-from ..prompts import DOCS_PER_GENERATION
 from ..settings import Settings
 from ._http import query_parameters
 

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from serpsim_protocol import Quality
+from serpsim_protocol.prompts import DOCS_PER_GENERATION
 
 from ..errors import InvalidParameter
-from ..prompts import DOCS_PER_GENERATION
 
 T = TypeVar("T")
 

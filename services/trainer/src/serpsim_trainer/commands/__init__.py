@@ -10,4 +10,9 @@ COMMANDS: tuple[str, ...] = (
     "ask",
     "eval",
     "tiny_policy",
+    "collect",
+    "judge",
+    "build_sft",
+    "sft_sim",
+    "eval_sim",
 )

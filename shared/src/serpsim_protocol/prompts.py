@@ -1,5 +1,9 @@
 """ZeroSearch's four simulation templates, byte-exact (reference: ZeroSearch `llm_agent/generation.py`).
 
+They live in the protocol package because two sides must agree on them byte for byte: the
+simulator renders them for its engines, and the trainer's simulation-tuning pipeline writes its
+SFT set in them (it reaches the simulator only over HTTP, so it cannot import the simulator).
+
 The released simulation checkpoints were fine-tuned on exactly these strings, so `sft` is the
 default mode; `prompt` is the few-shot variant for untuned instruct models. Every template asks
 for five documents, as the checkpoints were trained to.
@@ -13,10 +17,12 @@ question; with only an answer it names no question.
 from __future__ import annotations
 
 import re
+from typing import Literal
 
-from serpsim_protocol import Quality
+from .common import Quality
 
-from .settings import PromptMode
+PromptMode = Literal["sft", "prompt"]
+"""`sft`: the templates the released checkpoints were tuned on; `prompt`: few-shot, for untuned models."""
 
 SFT_USEFUL = (
     "You are the Google search engine.\n"
