@@ -92,7 +92,8 @@ async def test_sqlite_size_bound_evicts_oldest() -> None:
 
 
 async def test_redis_backend_roundtrip_and_ttl() -> None:
-    fakeredis = pytest.importorskip("fakeredis")
+    import fakeredis  # requirements/test.txt
+
     cache = RedisCache("redis://unused", ttl_s=0.2, client=fakeredis.FakeAsyncRedis())
     await cache.put("k", VALUE)
     assert await cache.get("k") == VALUE

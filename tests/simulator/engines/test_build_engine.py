@@ -24,7 +24,6 @@ def test_missing_vllm_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_vllm_kind_builds_lazily() -> None:
-    pytest.importorskip("vllm")
     from serpsim_simulator.engines.vllm_local import VllmEngine
 
     eng = build_engine(EngineSettings(kind="vllm", model="/nonexistent", served_model_name="sim"))
