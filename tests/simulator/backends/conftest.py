@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from serpsim_simulator.search.query import SearchQuery
 
 from .facts import Fact, make_fact_corpus, write_jsonl
 
@@ -51,3 +52,8 @@ def corpus_index(index_dir: Path) -> Iterator[object]:
     index = CorpusIndex.load(index_dir)
     yield index
     index.close()
+
+
+def ask(texts: list[str], num: int, offset: int = 0) -> list[SearchQuery]:
+    """Plain queries for a backend's `search`, as the search service sends them."""
+    return [SearchQuery(query=t, num=num, offset=offset) for t in texts]
