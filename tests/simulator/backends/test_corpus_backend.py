@@ -13,8 +13,8 @@ from serpsim_simulator.backends.errors import BackendConfigError, IndexLoadError
 from serpsim_simulator.backends.settings import CorpusBackendSettings
 from serpsim_simulator.errors import SimulatorError
 
+from ..facts import Fact
 from .conftest import ask
-from .facts import Fact
 
 
 async def test_backend_answers_batches_like_the_index(

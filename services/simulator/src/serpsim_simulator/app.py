@@ -64,11 +64,14 @@ def build_backends(
 
 
 async def start_backends(backends: Mapping[str, Backend]) -> None:
-    """Start each backend in order; the first that cannot start stops the start-up with its reason
-    (a missing or corrupt index, a missing SerpApi key) after the started ones are closed."""
+    """Start each backend, real search first (an index loads in seconds, and a bad one should stop
+    the start-up before an engine begins loading); the first that cannot start stops the start-up
+    with its reason (a missing or corrupt index, a missing SerpApi key) after the started ones are
+    closed."""
     started: list[Backend] = []
+    order = sorted(backends.values(), key=lambda b: b.kind == "simulated")
     try:
-        for backend in backends.values():
+        for backend in order:
             await backend.start()
             started.append(backend)
             logger.info("backend `%s` (%s) started", backend.name, backend.kind)

@@ -56,7 +56,7 @@ async def readyz(service: SearchDep) -> JSONResponse:
     return JSONResponse({**body, "status": "ready", "backends": backends})
 
 
-@router.get("/backends", response_model=BackendsResponse)
+@router.get("/backends", response_model=BackendsResponse, response_model_exclude_none=True)
 async def backends(service: SearchDep) -> dict[str, Any]:
     """The backends this server hosts, in order (the first answers requests that name none), with
     each one's kind (`simulated`, `corpus`, `serpapi`) and state. Only `simulated` takes

@@ -69,6 +69,9 @@ class SearchService:
     ) -> None:
         if not backends:
             raise ValueError("a search service needs at least one backend")
+        misnamed = [f"{key} ({b.name})" for key, b in backends.items() if b.name != key]
+        if misnamed:
+            raise ValueError(f"backends must be keyed by their own names: {', '.join(misnamed)}")
         self.backends = dict(backends)
         self.default = next(iter(self.backends))
         self.accounts = accounts
