@@ -36,8 +36,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorResponse, "description": "Unknown search id"},
     413: {"model": ErrorResponse, "description": "Request body too large"},
     429: {"model": ErrorResponse, "description": "Rate limit exceeded (see Retry-After)"},
-    502: {"model": ErrorResponse, "description": "The simulation engine returned unusable output"},
-    503: {"model": ErrorResponse, "description": "Engine not ready or failed, or at capacity (see Retry-After)"},
+    502: {"model": ErrorResponse, "description": "The engine or the upstream returned unusable output"},
+    503: {"model": ErrorResponse, "description": "Backend not ready or failed, or at capacity (see Retry-After)"},
     504: {"model": ErrorResponse, "description": "The request's deadline passed"},
 }
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
