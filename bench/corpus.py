@@ -310,9 +310,11 @@ def _searches(
         index.warm_up()
         library = library_call(index)
         modes = [m for m in index.modes if m in (mode, "hybrid")]
+        started = time.perf_counter()
         with ThreadPoolExecutor(threads) as pool, uvicorn_server(
             "bench.apps:corpus_app", env, ready_path="/readyz", start_timeout_s=120
         ) as url:
+            serve_s = time.perf_counter() - started
             for _ in range(ROUNDS + 1):
                 passes = {"one_call": lambda: _rate(library(threads), batches)}
                 passes["parallel"] = lambda: _single_threaded(lambda: _rate(library(1), batches, pool), threads)
@@ -328,6 +330,7 @@ def _searches(
     qps = {side: statistics.median(r[1:]) for side, r in rates.items()}
     baseline = max(qps["one_call"], qps["parallel"])
     rows = [
+        _row(f"{label} serve start-up: uvicorn process start to /readyz 200", serve_s, "s"),
         _row(f"{label} qps, {call} (library), batch {BATCH}, top {TOP_K}, one call of {threads} threads",
              qps["one_call"], "queries/s"),
         _row(f"{label} qps, {call} (library), {threads} calls at once of 1 thread", qps["parallel"], "queries/s"),
