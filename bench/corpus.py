@@ -11,7 +11,8 @@ Measured, on this machine's threads (THREADS), each in this run:
 - dense build over `dense_passages` (50,000) with all-MiniLM-L6-v2 and a Flat index: passages
   per second of the build and the time extrapolated to 1,000,000 passages.
 - start-up: a fresh process imports serpsim, loads the index (memory-mapped) and answers its
-  warm-up query; wall time and peak RSS.
+  warm-up query; wall time and peak RSS. And `serve`'s: a uvicorn process on the index, from
+  its start to `/readyz` answering 200.
 - queries per second on 32-query batches at top 5 on the same THREADS cores: the library call
   (bm25s `tokenize` + `retrieve`; sentence-transformers `encode` + faiss `search`), both as one
   call at a time of THREADS threads and as THREADS calls at once of one thread each, the
@@ -20,7 +21,8 @@ Measured, on this machine's threads (THREADS), each in this run:
 - the same batches through the service: `POST /retrieve` (32 queries, `topk` 5, scores) to a
   uvicorn server hosting the index as its one backend (`bench.apps:corpus_app`, result cache
   off, a pool of THREADS search threads), 8 requests in flight from a bare keep-alive client
-  in this process; queries per second against the library call's (target: >= 80%).
+  in this process; queries per second against the library call's (target: >= 80%). Library,
+  `CorpusIndex.search` and service take turns, one pass over the batches each (`_searches`).
 - `/search` latency for one corpus search (`num=10`), p50 and p99 at concurrency 1 and 16
   (`wrk`, each request's `q` a new string).
 """
