@@ -52,7 +52,7 @@ def _vllm(args: argparse.Namespace) -> dict[str, Any]:
 def _corpus(args: argparse.Namespace) -> dict[str, Any]:
     from .corpus import run_corpus
 
-    return run_corpus(args.corpus_bm25, args.corpus_dense)
+    return run_corpus(args.corpus_bm25, args.corpus_dense, seconds=args.seconds)
 
 
 def _profile(args: argparse.Namespace) -> dict[str, Any]:
@@ -74,8 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("only", nargs="*", help=f"any of {', '.join(BENCHMARKS)} (default: all but profile)")
     parser.add_argument("--seconds", type=float, default=5.0, help="wrk duration per point")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is not met or a benchmark fails")
-    parser.add_argument("--corpus-bm25", type=int, default=1_000_000, help="corpus: passages in the BM25 build")
-    parser.add_argument("--corpus-dense", type=int, default=50_000, help="corpus: passages in the dense build")
+    parser.add_argument("--corpus-bm25", type=int, default=1_000_000, help="corpus: passages in the BM25 build (0: skip)")
+    parser.add_argument("--corpus-dense", type=int, default=50_000, help="corpus: passages in the dense build (0: skip)")
     args = parser.parse_args(argv)
     chosen = args.only or list(DEFAULT)
     unknown = [name for name in chosen if name not in BENCHMARKS]

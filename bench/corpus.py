@@ -11,15 +11,25 @@ Measured, on this machine's threads (THREADS), each in this run:
 - dense build over `dense_passages` (50,000) with all-MiniLM-L6-v2 and a Flat index: passages
   per second of the build and the time extrapolated to 1,000,000 passages.
 - start-up: a fresh process imports serpsim, loads the index (memory-mapped) and answers its
-  warm-up query; wall time and peak RSS.
-- queries per second on 32-query batches at top 5, same threads: the library call (bm25s
-  `retrieve`; sentence-transformers `encode` + faiss `search`) and the same through
-  `CorpusIndex.search` (tokenising, fetching the documents, building hits). The service
-  benchmark (later) is held against the library call.
+  warm-up query; wall time and peak RSS. And `serve`'s: a uvicorn process on the index, from
+  its start to `/readyz` answering 200.
+- queries per second on 32-query batches at top 5 on the same THREADS cores: the library call
+  (bm25s `tokenize` + `retrieve`; sentence-transformers `encode` + faiss `search`), both as one
+  call at a time of THREADS threads and as THREADS calls at once of one thread each, the
+  better of the two being the baseline; and the same through `CorpusIndex.search` (tokenising,
+  fetching the documents, building hits), THREADS calls at once, as the service's pool runs it.
+- the same batches through the service: `POST /retrieve` (32 queries, `topk` 5, scores) to a
+  uvicorn server hosting the index as its one backend (`bench.apps:corpus_app`, result cache
+  off, a pool of THREADS search threads), 8 requests in flight from a bare keep-alive client
+  in this process; queries per second against the library call's (target: >= 80%). Library,
+  `CorpusIndex.search` and service take turns, one pass over the batches each (`_searches`).
+- `/search` latency for one corpus search (`num=10`), p50 and p99 at concurrency 1 and 16
+  (`wrk`, each request's `q` a new string).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -29,15 +39,25 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import numpy as np
 import orjson
 
+from ._util import KeepAliveClient, uvicorn_server, wrk
+
 THREADS = os.cpu_count() or 1
 BATCH = 32
 TOP_K = 5
+SERVICE_CONCURRENCY = 8
+SERVICE_TARGET = 0.8
+"""`/retrieve` through the service at concurrency 8 reaches this share of the library call's queries/s."""
+LATENCY_CONCURRENCY = (1, 16)
+ROUNDS = 3
+"""Timed passes per side (after a warm-up pass), taken in turns; the median is reported."""
 FUNCTION_WORDS = ["the", "of", "and", "in", "to", "was", "is", "for", "on", "as", "by", "with", "he", "at", "from",
                   "his", "that", "it", "an", "were", "are", "which", "this", "be", "or", "has", "its", "also", "had"]
 
@@ -103,16 +123,15 @@ def _set_threads(threads: int) -> None:
     numba.set_num_threads(threads)
 
 
-def _qps(fn: Any, batches: list[list[str]], repeats: int = 3) -> float:
-    """Median queries per second of `fn(batch)` over all batches, `repeats` times."""
-    fn(batches[0])  # warm
-    rates = []
-    for _ in range(repeats):
-        started = time.perf_counter()
+def _rate(fn: Any, batches: list[list[str]], pool: ThreadPoolExecutor | None = None) -> float:
+    """Queries per second of `fn(batch)` over all batches: one after another, or in `pool`."""
+    started = time.perf_counter()
+    if pool is None:
         for batch in batches:
             fn(batch)
-        rates.append(sum(map(len, batches)) / (time.perf_counter() - started))
-    return statistics.median(rates)
+    else:
+        list(pool.map(fn, batches))
+    return sum(map(len, batches)) / (time.perf_counter() - started)
 
 
 def _startup(index: Path) -> dict[str, float]:
@@ -132,113 +151,237 @@ def _startup(index: Path) -> dict[str, float]:
     return runs[-1]
 
 
-def _bm25_library(index: Any, threads: int) -> Any:
-    """bm25s called directly: tokenise with bm25s (the index's own settings), retrieve top 5."""
+def _bm25_library(index: Any) -> Any:
+    """bm25s called directly: tokenise with bm25s (the index's own settings), retrieve top 5 with
+    `threads` numba threads."""
     import bm25s
     import Stemmer
 
-    stemmer = Stemmer.Stemmer("english")
     model = index.bm25.model
 
-    def run(batch: list[str]) -> Any:
-        tokens = bm25s.tokenize(batch, stopwords="en", stemmer=stemmer, show_progress=False, return_ids=False)
-        return model.retrieve(tokens, k=TOP_K, show_progress=False, n_threads=threads)
+    def make(threads: int) -> Any:
+        def run(batch: list[str]) -> Any:
+            stemmer = Stemmer.Stemmer("english")  # PyStemmer objects are not thread-safe: one per call
+            tokens = bm25s.tokenize(batch, stopwords="en", stemmer=stemmer, show_progress=False, return_ids=False)
+            return model.retrieve(tokens, k=TOP_K, show_progress=False, n_threads=threads)
 
-    return run
+        return run
+
+    return make
 
 
 def _dense_library(index: Any) -> Any:
-    """sentence-transformers `encode` + faiss `search`, called directly on the same model and index."""
+    """sentence-transformers `encode` + faiss `search`, called directly on the same model and index;
+    `threads` (torch's and faiss's) is set process-wide by the caller."""
     model, faiss_index = index.dense.encoder.model, index.dense.index
 
-    def run(batch: list[str]) -> Any:
-        vectors = model.encode(batch, batch_size=BATCH, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
-        return faiss_index.search(np.ascontiguousarray(vectors, dtype=np.float32), TOP_K)
+    def make(threads: int) -> Any:
+        def run(batch: list[str]) -> Any:
+            vectors = model.encode(batch, batch_size=BATCH, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+            return faiss_index.search(np.ascontiguousarray(vectors, dtype=np.float32), TOP_K)
 
-    return run
+        return run
+
+    return make
+
+
+async def _retrieve_rate(url: str, batches: list[list[str]], concurrency: int) -> float:
+    """Queries per second of every batch through `POST /retrieve`, `concurrency` in flight."""
+    bodies = [orjson.dumps({"queries": b, "topk": TOP_K, "return_scores": True}) for b in batches]
+    async with KeepAliveClient(url, concurrency) as client:
+
+        async def worker(i: int, todo: list[bytes]) -> None:
+            for body in todo:
+                answer = orjson.loads(await client.request(i, "POST", "/retrieve", body))
+                if len(answer["result"]) != BATCH:
+                    raise RuntimeError(f"/retrieve answered {len(answer['result'])} result lists for {BATCH} queries")
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(i, bodies[i::concurrency]) for i in range(concurrency)))
+        return len(bodies) * BATCH / (time.perf_counter() - started)
+
+
+def _latency(url: str, query: str, seconds: float) -> dict[str, float]:
+    """`/search` p50, p99 and requests/s at each of LATENCY_CONCURRENCY, each request a new search."""
+    out = {}
+    target = f"{url}/search.json?{urlencode({'q': query, 'num': 10})}"
+    for c in LATENCY_CONCURRENCY:
+        run = wrk(target, c, seconds, unique=f"c{c}")
+        if run["non_2xx"]:
+            raise RuntimeError(f"/search at c={c}: {run['non_2xx']:.0f} answers were not 200")
+        out[f"p50_c{c}"], out[f"p99_c{c}"], out[f"rps_c{c}"] = run["p50_ms"], run["p99_ms"], run["rps"]
+    return out
+
+
+def _latency_rows(label: str, service: dict[str, float]) -> list[dict[str, Any]]:
+    rows = []
+    for c in LATENCY_CONCURRENCY:
+        rows += [
+            _row(f"{label} GET /search (num=10) p50, concurrency {c}", service[f"p50_c{c}"], "ms"),
+            _row(f"{label} GET /search (num=10) p99, concurrency {c}", service[f"p99_c{c}"], "ms"),
+            _row(f"{label} GET /search (num=10) requests/s, concurrency {c}", service[f"rps_c{c}"], "requests/s"),
+        ]
+    return rows
 
 
 def _row(measure: str, value: float, unit: str) -> dict[str, Any]:
     return {"measure": measure, "value": round(float(value), 3), "unit": unit}
 
 
-def run_corpus(bm25_passages: int = 1_000_000, dense_passages: int = 50_000, threads: int = THREADS) -> dict[str, Any]:
+def _bm25_part(
+    root: Path, passages: int, batches: list[list[str]], threads: int, seconds: float
+) -> tuple[list[dict[str, Any]], dict[str, bool]]:
     from serpsim_simulator.backends.corpus.build import BuildOptions, build_index
+
+    started = time.perf_counter()
+    corpus = write_corpus(root / "bm25.jsonl", passages)
+    rows = [_row(f"generate {passages:,} passages", time.perf_counter() - started, "s")]
+    started = time.perf_counter()
+    manifest = build_index(corpus, root / "bm25-index", BuildOptions(bm25=True), progress=False)
+    build_s = time.perf_counter() - started
+    rows += [
+        _row(f"BM25 build, {passages:,} passages (total)", build_s, "s"),
+        _row("  of which read + document store", manifest.build_timings["read_corpus_s"], "s"),
+        _row("  of which bm25s tokenise + index + save", manifest.build_timings["bm25_s"], "s"),
+        _row("BM25 build rate", passages / build_s, "passages/s"),
+        _row("corpus file", corpus.stat().st_size / 2**20, "MiB"),
+        _row("index on disk (documents + BM25)", du(root / "bm25-index") / 2**20, "MiB"),
+        _row("  of which BM25 (bm25/)", du(root / "bm25-index" / "bm25") / 2**20, "MiB"),
+    ]
+    corpus.unlink()
+    startup = _startup(root / "bm25-index")
+    rows += [
+        _row("BM25 start-up: import + load (mmap)", startup["load_s"], "s"),
+        _row("BM25 start-up: ready (after warm-up query)", startup["ready_s"], "s"),
+        _row("BM25 start-up: peak RSS", startup["peak_rss_mb"], "MiB"),
+    ]
+    searched, targets = _searches(root / "bm25-index", "bm25", batches, threads, seconds)
+    shutil.rmtree(root / "bm25-index")
+    return rows + searched, targets
+
+
+def _dense_part(
+    root: Path, passages: int, batches: list[list[str]], threads: int, seconds: float
+) -> tuple[list[dict[str, Any]], dict[str, bool]]:
+    from serpsim_simulator.backends.corpus.build import BuildOptions, build_index
+
+    corpus = write_corpus(root / "dense.jsonl", passages, seed=1)
+    options = BuildOptions(bm25=True, dense_model=_minilm(), factory="Flat")
+    manifest = build_index(corpus, root / "dense-index", options, progress=False)
+    corpus.unlink()
+    dense_s = manifest.build_timings["dense_s"]
+    rate = passages / dense_s
+    rows = [
+        _row(f"dense build (MiniLM-L6, Flat), {passages:,} passages", dense_s, "s"),
+        _row("dense build rate", rate, "passages/s"),
+        _row("dense build, extrapolated to 1,000,000 passages", 1_000_000 / rate / 3600, "h"),
+        _row("dense index on disk (dense.faiss)", (root / "dense-index" / "dense.faiss").stat().st_size / 2**20, "MiB"),
+    ]
+    startup = _startup(root / "dense-index")
+    rows += [
+        _row("dense start-up: import + load (model + mmap)", startup["load_s"], "s"),
+        _row("dense start-up: ready (after warm-up queries)", startup["ready_s"], "s"),
+    ]
+    searched, targets = _searches(root / "dense-index", "dense", batches, threads, seconds)
+    return rows + searched, targets
+
+
+def _searches(
+    directory: Path, mode: str, batches: list[list[str]], threads: int, seconds: float
+) -> tuple[list[dict[str, Any]], dict[str, bool]]:
+    """Queries/s of the library call, of `CorpusIndex.search` and through the service in `mode`
+    (bm25: bm25s; dense: encode + faiss, and hybrid from the same index), then `/search` latency.
+
+    The library call runs two ways on `threads` cores: one call at a time with `threads` threads
+    inside it, and `threads` calls at once of one thread each (as the service's pool runs it). On
+    a busy machine either can win (OpenMP threads waiting on a descheduled peer), so the baseline
+    is the better of the two. The sides take turns, a pass over every batch each, for ROUNDS
+    rounds after a warm-up round (every side's first pass; the encoder's first run of a shape is
+    slow); each side's median pass is reported, so load from other jobs falls on all sides alike.
+    """
     from serpsim_simulator.backends.corpus.index import CorpusIndex
 
+    label, call, library_call = {
+        "bm25": ("BM25", "bm25s tokenize + retrieve", _bm25_library),
+        "dense": ("dense", "encode + faiss search", _dense_library),
+    }[mode]
+    env = {"BENCH_CORPUS_INDEX": str(directory), "BENCH_CORPUS_MODE": mode, "BENCH_CORPUS_THREADS": str(threads)}
+    index = CorpusIndex.load(directory)
+    rates: dict[str, list[float]] = {}
+    try:
+        index.warm_up()
+        library = library_call(index)
+        modes = [m for m in index.modes if m in (mode, "hybrid")]
+        started = time.perf_counter()
+        with ThreadPoolExecutor(threads) as pool, uvicorn_server(
+            "bench.apps:corpus_app", env, ready_path="/readyz", start_timeout_s=120
+        ) as url:
+            serve_s = time.perf_counter() - started
+            for _ in range(ROUNDS + 1):
+                passes = {"one_call": lambda: _rate(library(threads), batches)}
+                passes["parallel"] = lambda: _single_threaded(lambda: _rate(library(1), batches, pool), threads)
+                for m in modes:
+                    passes[m] = lambda m=m: _rate(lambda b: index.search(b, TOP_K, mode=m), batches, pool)
+                passes["service"] = lambda: asyncio.run(_retrieve_rate(url, batches, SERVICE_CONCURRENCY))
+                for side, run in passes.items():
+                    rates.setdefault(side, []).append(run())
+            latency = _latency(url, batches[0][0], seconds)
+        documents = index.manifest.documents
+    finally:
+        index.close()
+    qps = {side: statistics.median(r[1:]) for side, r in rates.items()}
+    baseline = max(qps["one_call"], qps["parallel"])
+    rows = [
+        _row(f"{label} serve start-up: uvicorn process start to /readyz 200", serve_s, "s"),
+        _row(f"{label} qps, {call} (library), batch {BATCH}, top {TOP_K}, one call of {threads} threads",
+             qps["one_call"], "queries/s"),
+        _row(f"{label} qps, {call} (library), {threads} calls at once of 1 thread", qps["parallel"], "queries/s"),
+        _row(f"{label} qps, CorpusIndex.search, {threads} calls at once", qps[mode], "queries/s"),
+        _row(f"{label} CorpusIndex.search / library (the better of the two)", qps[mode] / baseline, "ratio"),
+    ]
+    if "hybrid" in qps and mode != "bm25":
+        rows.append(_row(f"hybrid qps, CorpusIndex.search, {threads} calls at once ({documents:,} passages)",
+                         qps["hybrid"], "queries/s"))
+    rows += [
+        _row(f"{label} qps, POST /retrieve through the service, batch {BATCH}, top {TOP_K}, "
+             f"concurrency {SERVICE_CONCURRENCY}", qps["service"], "queries/s"),
+        _row(f"{label} service / library (the better of the two)", qps["service"] / baseline, "ratio"),
+        *_latency_rows(label, latency),
+    ]
+    return rows, {_target(label): qps["service"] / baseline >= SERVICE_TARGET}
+
+
+def _single_threaded(fn: Any, threads: int) -> float:
+    """`fn()` with torch, faiss and numba at one thread each, then back to `threads`."""
+    _set_threads(1)
+    try:
+        return float(fn())
+    finally:
+        _set_threads(threads)
+
+
+def _target(label: str) -> str:
+    return f"{label} /retrieve through the service >= {SERVICE_TARGET:.0%} of the library call"
+
+
+def run_corpus(
+    bm25_passages: int = 1_000_000, dense_passages: int = 50_000, threads: int = THREADS, seconds: float = 5.0
+) -> dict[str, Any]:
+    """BM25 over `bm25_passages`, then dense and hybrid over `dense_passages`; 0 skips a part."""
     _set_threads(threads)
     rows: list[dict[str, Any]] = []
+    targets: dict[str, bool] = {}
     queries = generate_queries(BATCH * 64)
     batches = [queries[i : i + BATCH] for i in range(0, len(queries), BATCH)]
     with tempfile.TemporaryDirectory(prefix="bench-corpus-") as tmp:
-        root = Path(tmp)
-        # --- BM25 over bm25_passages -------------------------------------------------------
-        started = time.perf_counter()
-        corpus = write_corpus(root / "bm25.jsonl", bm25_passages)
-        rows.append(_row(f"generate {bm25_passages:,} passages", time.perf_counter() - started, "s"))
-        started = time.perf_counter()
-        manifest = build_index(corpus, root / "bm25-index", BuildOptions(bm25=True), progress=False)
-        build_s = time.perf_counter() - started
-        rows += [
-            _row(f"BM25 build, {bm25_passages:,} passages (total)", build_s, "s"),
-            _row("  of which read + document store", manifest.build_timings["read_corpus_s"], "s"),
-            _row("  of which bm25s tokenise + index + save", manifest.build_timings["bm25_s"], "s"),
-            _row("BM25 build rate", bm25_passages / build_s, "passages/s"),
-            _row("corpus file", corpus.stat().st_size / 2**20, "MiB"),
-            _row("index on disk (documents + BM25)", du(root / "bm25-index") / 2**20, "MiB"),
-            _row("  of which BM25 (bm25/)", du(root / "bm25-index" / "bm25") / 2**20, "MiB"),
-        ]
-        corpus.unlink()
-        startup = _startup(root / "bm25-index")
-        rows += [
-            _row("BM25 start-up: import + load (mmap)", startup["load_s"], "s"),
-            _row("BM25 start-up: ready (after warm-up query)", startup["ready_s"], "s"),
-            _row("BM25 start-up: peak RSS", startup["peak_rss_mb"], "MiB"),
-        ]
-        index = CorpusIndex.load(root / "bm25-index")
-        try:
-            index.warm_up()
-            library = _qps(_bm25_library(index, threads), batches)
-            ours = _qps(lambda b: index.search(b, TOP_K, mode="bm25"), batches)
-        finally:
-            index.close()
-        rows += [
-            _row(f"BM25 qps, bm25s retrieve (library), batch {BATCH}, top {TOP_K}, {threads} threads", library, "queries/s"),
-            _row(f"BM25 qps, CorpusIndex.search (1 thread per call), batch {BATCH}", ours, "queries/s"),
-            _row("BM25 CorpusIndex.search / library", ours / library, "ratio"),
-        ]
-        shutil.rmtree(root / "bm25-index")
-
-        # --- dense (and hybrid) over dense_passages ----------------------------------------
-        corpus = write_corpus(root / "dense.jsonl", dense_passages, seed=1)
-        options = BuildOptions(bm25=True, dense_model=_minilm(), factory="Flat")
-        manifest = build_index(corpus, root / "dense-index", options, progress=False)
-        dense_s = manifest.build_timings["dense_s"]
-        rate = dense_passages / dense_s
-        rows += [
-            _row(f"dense build (MiniLM-L6, Flat), {dense_passages:,} passages", dense_s, "s"),
-            _row("dense build rate", rate, "passages/s"),
-            _row("dense build, extrapolated to 1,000,000 passages", 1_000_000 / rate / 3600, "h"),
-            _row("dense index on disk (dense.faiss)", (root / "dense-index" / "dense.faiss").stat().st_size / 2**20, "MiB"),
-        ]
-        startup = _startup(root / "dense-index")
-        rows += [
-            _row("dense start-up: import + load (model + mmap)", startup["load_s"], "s"),
-            _row("dense start-up: ready (after warm-up queries)", startup["ready_s"], "s"),
-        ]
-        index = CorpusIndex.load(root / "dense-index")
-        try:
-            index.warm_up()
-            library = _qps(_dense_library(index), batches[:16])
-            ours = _qps(lambda b: index.search(b, TOP_K, mode="dense"), batches[:16])
-            hybrid = _qps(lambda b: index.search(b, TOP_K, mode="hybrid"), batches[:16])
-        finally:
-            index.close()
-        rows += [
-            _row(f"dense qps, encode + faiss search (library), batch {BATCH}, top {TOP_K}, {threads} threads", library, "queries/s"),
-            _row(f"dense qps, CorpusIndex.search, batch {BATCH}", ours, "queries/s"),
-            _row("dense CorpusIndex.search / library", ours / library, "ratio"),
-            _row(f"hybrid qps, CorpusIndex.search, batch {BATCH} ({dense_passages:,} passages)", hybrid, "queries/s"),
-        ]
-    return {"name": "corpus", "threads": threads, "bm25_passages": bm25_passages, "dense_passages": dense_passages, "rows": rows}
-
+        if bm25_passages > 0:
+            part_rows, part_targets = _bm25_part(Path(tmp), bm25_passages, batches, threads, seconds)
+            rows += part_rows
+            targets.update(part_targets)
+        if dense_passages > 0:
+            # Dense queries cost ~50 times BM25's here: 16 batches (512 queries) per measurement.
+            part_rows, part_targets = _dense_part(Path(tmp), dense_passages, batches[:16], threads, seconds)
+            rows += part_rows
+            targets.update(part_targets)
+    return {"name": "corpus", "threads": threads, "bm25_passages": bm25_passages, "dense_passages": dense_passages,
+            "rows": rows, "targets": targets}
