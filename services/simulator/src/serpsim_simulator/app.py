@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from .api import ops, retrieve, serpapi
 from .api.contract import Contract
 from .api.guard import RequestGuard
+from .api.providers import SHAPES, ProviderErrors, ProviderHosts
 from .api.security import KeyStore
 from .backends.base import Backend
 from .backends.errors import BackendConfigError
@@ -146,9 +147,13 @@ def create_app(
     app.include_router(serpapi.router)
     app.include_router(retrieve.router)
     app.include_router(ops.router)
-    register_error_handlers(app)
+    for shape in SHAPES:  # other providers' APIs, by path prefix and by Host (api/providers)
+        app.include_router(shape.router)
+    formats = ProviderErrors(SHAPES)
+    register_error_handlers(app, formats)
     app.openapi_schema = None
     app.openapi = lambda: app.openapi_schema or _publish(app, contract)  # type: ignore[method-assign]
     # One middleware for ids, limits, deadlines, metrics and the access log (guard.py says why).
-    app.add_middleware(RequestGuard, limits=settings.limits, router=app.router)
+    app.add_middleware(RequestGuard, limits=settings.limits, router=app.router, formats=formats)
+    app.add_middleware(ProviderHosts, shapes=SHAPES)  # outermost: the guard sees the routed path
     return app
