@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from .api import ops, retrieve, serpapi
 from .api.contract import Contract
 from .api.guard import RequestGuard
+from .api.mcp_server import mount_mcp
 from .api.providers import SHAPES, ProviderErrors, ProviderHosts
 from .api.security import KeyStore
 from .backends.base import Backend
@@ -124,14 +125,15 @@ def create_app(
         accounts = Accounts(limits, metrics)
         service = SearchService(hosted, accounts, cache, MemoryArchive(settings.search_store_size))
         try:
-            yield {
-                "settings": settings,
-                "contract": contract,
-                "search": service,
-                "accounts": accounts,
-                "metrics": metrics,
-                "keys": keys,
-            }
+            async with mcp.session_manager.run():  # the /mcp transport's task group
+                yield {
+                    "settings": settings,
+                    "contract": contract,
+                    "search": service,
+                    "accounts": accounts,
+                    "metrics": metrics,
+                    "keys": keys,
+                }
         finally:
             await close_backends(hosted.values())
             await cache.aclose()
@@ -147,6 +149,7 @@ def create_app(
     app.include_router(serpapi.router)
     app.include_router(retrieve.router)
     app.include_router(ops.router)
+    mcp = mount_mcp(app)  # the MCP `web_search` tool at /mcp (api/mcp_server.py)
     for shape in SHAPES:  # other providers' APIs, by path prefix and by Host (api/providers)
         app.include_router(shape.router)
     formats = ProviderErrors(SHAPES)
