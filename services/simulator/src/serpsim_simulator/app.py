@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from .api import ops, retrieve, serpapi
+from .api import ops, playground, retrieve, serpapi
 from .api.contract import Contract
 from .api.guard import RequestGuard
 from .api.mcp_server import mount_mcp
@@ -149,6 +149,7 @@ def create_app(
     app.include_router(serpapi.router)
     app.include_router(retrieve.router)
     app.include_router(ops.router)
+    app.include_router(playground.router)
     mcp = mount_mcp(app)  # the MCP `web_search` tool at /mcp (api/mcp_server.py)
     for shape in SHAPES:  # other providers' APIs, by path prefix and by Host (api/providers)
         app.include_router(shape.router)
