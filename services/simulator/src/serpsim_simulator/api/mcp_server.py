@@ -18,6 +18,7 @@ every request whose `Host` is not loopback (a container name, a proxy's host).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -59,9 +60,24 @@ class Caller:
 Resolve = Callable[[Context], Awaitable[Caller]]
 
 
+def _quietly(make: Callable[[], MCPServer]) -> MCPServer:
+    """`make()` without the SDK's logging set-up: `MCPServer()` calls `logging.basicConfig` with a
+    rich handler, which takes over the root logger of a process that has not configured one yet
+    (a test, a library user); serpsim's own logging (logs.py) decides where lines go."""
+    root = logging.getLogger()
+    placeholder = None if root.handlers else logging.NullHandler()
+    if placeholder is not None:
+        root.addHandler(placeholder)  # basicConfig is a no-op when the root has a handler
+    try:
+        return make()
+    finally:
+        if placeholder is not None:
+            root.removeHandler(placeholder)
+
+
 def build_mcp_server(resolve: Resolve) -> MCPServer:
     """An MCP server with the `web_search` tool; `resolve` finds the caller of each call."""
-    server = MCPServer("serpsim", instructions=INSTRUCTIONS)
+    server = _quietly(lambda: MCPServer("serpsim", instructions=INSTRUCTIONS))
 
     @server.tool()
     async def web_search(

@@ -22,6 +22,7 @@ from fastapi import APIRouter, Request, Response
 from ...errors import InvalidParameter
 from .._http import OrjsonResponse, request_only
 from ..retrieve import rank_score
+from ..security import bearer_token
 from .mapping import (
     Failure,
     Rendered,
@@ -44,14 +45,6 @@ TAGS = {
 }
 
 
-def _bearer_or_header(request: Request) -> str | None:
-    key = request.headers.get("x-api-key")
-    if key:
-        return key
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return (token.strip() or None) if scheme.lower() == "bearer" else None
-
-
 def _text_limit(contents: Any) -> int | None:
     """`contents.text`: True or `{"maxCharacters": n}` asks for the text (0 = whole); absent or False does not."""
     if not isinstance(contents, dict):
@@ -69,7 +62,7 @@ def _text_limit(contents: Any) -> int | None:
 async def search(request: Request) -> Response:
     started = time.perf_counter()
     body = json_body(await request.body())
-    identity = caller(request, _bearer_or_header(request))
+    identity = caller(request, request.headers.get("x-api-key") or bearer_token(request))
     num = body.get("numResults", 10)
     if not isinstance(num, int) or isinstance(num, bool) or not 1 <= num <= 100:
         raise InvalidParameter("Invalid request body | numResults must be an integer from 1 to 100")

@@ -24,6 +24,7 @@ from fastapi import APIRouter, Request, Response
 from ...errors import InvalidParameter
 from .._http import OrjsonResponse, request_only
 from ..retrieve import rank_score
+from ..security import bearer_token
 from .mapping import (
     Failure,
     Rendered,
@@ -47,11 +48,6 @@ DEPTHS = ("basic", "advanced", "fast", "ultra-fast")
 _SENTENCE = re.compile(r"(?<=[.!?])\s")
 
 
-def _bearer(request: Request) -> str | None:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return (token.strip() or None) if scheme.lower() == "bearer" else None
-
-
 def _choice(body: dict[str, Any], field: str, allowed: tuple[str, ...]) -> None:
     value = body.get(field)
     if value is not None and value not in allowed:
@@ -68,7 +64,7 @@ async def search(request: Request) -> Response:
     started = time.perf_counter()
     body = json_body(await request.body())
     key = body.get("api_key") if isinstance(body.get("api_key"), str) else None
-    identity = caller(request, _bearer(request) or key)
+    identity = caller(request, bearer_token(request) or key)
     _choice(body, "topic", TOPICS)
     _choice(body, "search_depth", DEPTHS)
     max_results = body.get("max_results", 5)
