@@ -32,11 +32,9 @@ from .mapping import (
     Rendered,
     Shape,
     caller,
-    contract_of,
     extras,
     json_body,
     run_search,
-    search_request,
     serpsim_block,
 )
 
@@ -75,8 +73,7 @@ async def _search(request: Request) -> Response:
     if not 0 <= offset <= MAX_OFFSET:
         raise InvalidParameter(f"Invalid `offset` parameter: an integer from 0 to {MAX_OFFSET}.")
     fields = {"q": params.get("q"), "num": count, "start": offset * count, **extras(params)}
-    query = search_request(contract_of(request), fields, {"num": "count", "start": "offset"})
-    result = await run_search(request, identity, query)
+    query, result = await run_search(request, identity, fields, {"num": "count", "start": "offset"})
     results = [_result(hit) for hit in result.hits]
     more = offset < MAX_OFFSET and len(results) == count
     return OrjsonResponse({

@@ -28,11 +28,9 @@ from .mapping import (
     Rendered,
     Shape,
     caller,
-    contract_of,
     extras,
     json_body,
     run_search,
-    search_request,
     serpsim_block,
 )
 
@@ -70,8 +68,7 @@ async def search(request: Request) -> Response:
     if query is not None and not isinstance(query, str):
         raise InvalidParameter("Invalid request body | Validation error: query must be a string")
     fields = {"q": query, "num": num, **extras(body)}
-    params = search_request(contract_of(request), fields, {"q": "query", "num": "numResults"})
-    result = await run_search(request, identity, params)
+    _, result = await run_search(request, identity, fields, {"q": "query", "num": "numResults"})
 
     contents = body.get("contents", {})
     limit = _text_limit(contents)

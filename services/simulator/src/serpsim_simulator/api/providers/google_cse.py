@@ -32,10 +32,8 @@ from .mapping import (
     Rendered,
     Shape,
     caller,
-    contract_of,
     extras,
     run_search,
-    search_request,
     self_base,
     serpsim_block,
 )
@@ -85,8 +83,7 @@ async def _search(request: Request) -> Response:
     if not params.get("cx"):
         raise InvalidParameter("Missing required parameter: cx.")
     fields = {"q": params.get("q"), "num": num, "start": start - 1, **extras(params)}
-    query = search_request(contract_of(request), fields, {})
-    result = await run_search(request, identity, query)
+    query, result = await run_search(request, identity, fields, {})
     items = [_item(hit) for hit in result.hits]
     total = str(result.total_results if result.total_results is not None else len(items))
     page = {

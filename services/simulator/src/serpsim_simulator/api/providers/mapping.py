@@ -128,16 +128,16 @@ def search_request(contract: Contract, fields: Mapping[str, Any], names: Mapping
         raise InvalidParameter(validation_message(errors)) from None
 
 
-async def run_search(request: Request, identity: str, params: SearchRequest) -> SearchResult:
-    """The one search: the validated parameters as one `SearchQuery` through the search service."""
-    service: SearchService = request.state.search
+async def run_search(
+    request: Request, identity: str, fields: Mapping[str, Any], names: Mapping[str, str]
+) -> tuple[SearchRequest, SearchResult]:
+    """The one search: the provider's fields validated as SerpApi's parameters (`search_request`)
+    and searched as one `SearchQuery` by the app's search service."""
+    state = request.state
+    params = search_request(state.contract, fields, names)
+    service: SearchService = state.search
     (result,) = await service.run([search_query(params)], identity)
-    return result
-
-
-def contract_of(request: Request) -> Contract:
-    contract: Contract = request.state.contract
-    return contract
+    return params, result
 
 
 def serpsim_block(result: SearchResult) -> dict[str, Any]:

@@ -32,10 +32,8 @@ from .mapping import (
     Rendered,
     Shape,
     caller,
-    contract_of,
     extras,
     run_search,
-    search_request,
     self_base,
     serpsim_block,
 )
@@ -85,8 +83,7 @@ async def _search(request: Request) -> Response:
         raise FormatNotEnabled("Only format=json is enabled on this instance.")
     page = _pageno(params.get("pageno"))
     fields = {"q": params.get("q"), "num": PAGE_SIZE, "start": (page - 1) * PAGE_SIZE, **extras(params)}
-    query = search_request(contract_of(request), fields, {"start": "pageno"})
-    result = await run_search(request, identity, query)
+    query, result = await run_search(request, identity, fields, {"start": "pageno"})
     results = [_result(rank, hit) for rank, hit in enumerate(result.hits)]
     total = result.total_results if result.total_results is not None else len(results)
     return OrjsonResponse({

@@ -23,11 +23,9 @@ from .mapping import (
     Rendered,
     Shape,
     caller,
-    contract_of,
     extras,
     json_body,
     run_search,
-    search_request,
     serpsim_block,
 )
 
@@ -47,8 +45,7 @@ async def _search(request: Request) -> Response:
     except (TypeError, ValueError):
         start = -1  # refused below, naming `page`
     fields = {"q": body.get("q"), "num": num, "start": start, **extras(body)}
-    params = search_request(contract_of(request), fields, {"start": "page"})
-    result = await run_search(request, identity, params)
+    params, result = await run_search(request, identity, fields, {"start": "page"})
     organic = [
         {"title": hit.title, "link": hit.link, "snippet": hit.text, "position": params.start + rank + 1}
         for rank, hit in enumerate(result.hits)

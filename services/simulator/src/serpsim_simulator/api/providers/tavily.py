@@ -30,12 +30,10 @@ from .mapping import (
     Rendered,
     Shape,
     caller,
-    contract_of,
     elapsed,
     extras,
     json_body,
     run_search,
-    search_request,
     serpsim_block,
 )
 
@@ -71,8 +69,7 @@ async def search(request: Request) -> Response:
     if not isinstance(max_results, int) or isinstance(max_results, bool) or not 1 <= max_results <= 20:
         raise InvalidParameter("Invalid max_results. Must be an integer between 1 and 20.")
     fields = {"q": body.get("query"), "num": max_results, **extras(body)}
-    params = search_request(contract_of(request), fields, {"q": "query", "num": "max_results"})
-    result = await run_search(request, identity, params)
+    params, result = await run_search(request, identity, fields, {"q": "query", "num": "max_results"})
 
     raw = body.get("include_raw_content") not in (None, False)
     results = []
