@@ -171,6 +171,16 @@ def build_index(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_engine_arguments(p: argparse.ArgumentParser) -> None:
+    """The engine and logging flags `serve` and `mcp` share."""
+    p.add_argument("--engine", choices=["transformers", "vllm", "openai"])
+    p.add_argument("--model", help="model directory or hub id (env SERPSIM_MODEL)")
+    p.add_argument("--device")
+    p.add_argument("--openai-url", action="append", help="OpenAI-compatible upstream, repeatable")
+    p.add_argument("--prompt-mode", choices=["sft", "prompt"])
+    p.add_argument("--log-level")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="serpsim-simulator", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -178,19 +188,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="serve the SerpApi-compatible simulated search API")
     p.add_argument("--host")
     p.add_argument("--port", type=int)
-    p.add_argument("--engine", choices=["transformers", "vllm", "openai"])
-    p.add_argument("--model", help="model directory or hub id (env SERPSIM_MODEL)")
-    p.add_argument("--device")
-    p.add_argument("--openai-url", action="append", help="OpenAI-compatible upstream, repeatable")
-    p.add_argument("--prompt-mode", choices=["sft", "prompt"])
+    add_engine_arguments(p)
     p.add_argument("--public-base-url")
-    p.add_argument("--log-level")
     p.set_defaults(func=serve)
 
     p = sub.add_parser("mcp", help="serve the MCP web_search tool over stdio (HTTP: /mcp on `serve`)")
-    for flag in ("--engine", "--model", "--device", "--prompt-mode", "--log-level"):
-        p.add_argument(flag, **({"choices": ["transformers", "vllm", "openai"]} if flag == "--engine" else {}))
-    p.add_argument("--openai-url", action="append", help="OpenAI-compatible upstream, repeatable")
+    add_engine_arguments(p)
     p.add_argument("--api-key", help="the key tool calls are made with, when keys are configured (env SERPSIM_MCP_API_KEY)")
     p.set_defaults(func=mcp, host=None, port=None, public_base_url=None)
 
