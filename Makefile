@@ -63,7 +63,9 @@ test: lint install models
 	@bash scripts/timed.sh "tests: trainer env" $(TRAINER)/bin/python -m pytest tests/trainer -q --junitxml=$(JUNIT)/trainer.xml $(PYTEST_ARGS) || true
 	@bash scripts/timed.sh "tests: serpapi client" $(VENV)/client-serpapi/bin/python -m pytest tests/compat/serpapi_new -q --junitxml=$(JUNIT)/client-serpapi.xml $(PYTEST_ARGS) || true
 	@bash scripts/timed.sh "tests: legacy client" $(VENV)/client-legacy/bin/python -m pytest tests/compat/serpapi_legacy -q --junitxml=$(JUNIT)/client-legacy.xml $(PYTEST_ARGS) || true
-	@$(PYTHON) scripts/test_summary.py $(JUNIT)/simulator.xml $(JUNIT)/trainer.xml $(JUNIT)/client-serpapi.xml $(JUNIT)/client-legacy.xml
+	@bash scripts/timed.sh "tests: provider clients" $(VENV)/client-providers/bin/python -m pytest tests/compat/providers -q --junitxml=$(JUNIT)/client-providers.xml $(PYTEST_ARGS) || true
+	@bash scripts/timed.sh "tests: brave client" $(VENV)/client-brave/bin/python -m pytest tests/compat/brave -q --junitxml=$(JUNIT)/client-brave.xml $(PYTEST_ARGS) || true
+	@$(PYTHON) scripts/test_summary.py $(JUNIT)/simulator.xml $(JUNIT)/trainer.xml $(JUNIT)/client-serpapi.xml $(JUNIT)/client-legacy.xml $(JUNIT)/client-providers.xml $(JUNIT)/client-brave.xml
 
 bench: install-system install-sim models
 	$(SIM)/bin/python -m bench

@@ -201,10 +201,21 @@ def _run_simulator(
 
 
 @pytest.fixture(scope="session")
-def simulator(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
+def sim_python() -> Path:
+    """The simulator environment's interpreter, for tests that start the simulator themselves."""
+    return _sim_python()
+
+
+@pytest.fixture(scope="session")
+def corpus_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`CORPUS` indexed once per session (BM25), for every process that hosts it."""
+    return _build_corpus_index(tmp_path_factory.mktemp("corpus"))
+
+
+@pytest.fixture(scope="session")
+def simulator(tiny_model_dir: Path, corpus_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
     """The real simulator on the tiny model, open (no API keys configured), with the `facts` corpus."""
-    workdir = tmp_path_factory.mktemp("simulator")
-    with _run_simulator(tiny_model_dir, workdir, corpus_index=_build_corpus_index(workdir)) as sim:
+    with _run_simulator(tiny_model_dir, tmp_path_factory.mktemp("simulator"), corpus_index=corpus_index) as sim:
         yield sim
 
 

@@ -8,9 +8,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from .api import ops, retrieve, serpapi
+from .api import ops, playground, retrieve, serpapi
 from .api.contract import Contract
 from .api.guard import RequestGuard
+from .api.mcp_server import mount_mcp
+from .api.providers import SHAPES, ProviderErrors, ProviderHosts
 from .api.security import KeyStore
 from .backends.base import Backend
 from .backends.errors import BackendConfigError
@@ -123,14 +125,15 @@ def create_app(
         accounts = Accounts(limits, metrics)
         service = SearchService(hosted, accounts, cache, MemoryArchive(settings.search_store_size))
         try:
-            yield {
-                "settings": settings,
-                "contract": contract,
-                "search": service,
-                "accounts": accounts,
-                "metrics": metrics,
-                "keys": keys,
-            }
+            async with mcp.session_manager.run():  # the /mcp transport's task group
+                yield {
+                    "settings": settings,
+                    "contract": contract,
+                    "search": service,
+                    "accounts": accounts,
+                    "metrics": metrics,
+                    "keys": keys,
+                }
         finally:
             await close_backends(hosted.values())
             await cache.aclose()
@@ -146,9 +149,15 @@ def create_app(
     app.include_router(serpapi.router)
     app.include_router(retrieve.router)
     app.include_router(ops.router)
-    register_error_handlers(app)
+    app.include_router(playground.router)
+    mcp = mount_mcp(app)  # the MCP `web_search` tool at /mcp (api/mcp_server.py)
+    for shape in SHAPES:  # other providers' APIs, by path prefix and by Host (api/providers)
+        app.include_router(shape.router)
+    formats = ProviderErrors(SHAPES)
+    register_error_handlers(app, formats)
     app.openapi_schema = None
     app.openapi = lambda: app.openapi_schema or _publish(app, contract)  # type: ignore[method-assign]
     # One middleware for ids, limits, deadlines, metrics and the access log (guard.py says why).
-    app.add_middleware(RequestGuard, limits=settings.limits, router=app.router)
+    app.add_middleware(RequestGuard, limits=settings.limits, router=app.router, formats=formats)
+    app.add_middleware(ProviderHosts, shapes=SHAPES)  # outermost: the guard sees the routed path
     return app

@@ -80,12 +80,7 @@ def serve(args: argparse.Namespace) -> int:
 
     from .app import create_app
 
-    settings = settings_from_args(args)
-    configure_logging(settings.log_level, settings.log_format)
-    if settings.simulated and settings.engine.kind != "openai" and not settings.engine.model:
-        demo = ensure_demo_model()
-        settings = settings.model_copy(update={"engine": settings.engine.model_copy(update={"model": str(demo)})})
-        logger.warning(DEMO_BANNER.format(hub=DEFAULT_HUB_MODEL, path=demo))
+    settings = serve_settings(args)
     backends = ", ".join(f"{b.name} ({b.kind})" for b in settings.backends.backends)
     if settings.simulated:
         logger.info(
@@ -106,6 +101,33 @@ def serve(args: argparse.Namespace) -> int:
         # SIGTERM: stop accepting, give in-flight requests this long, then exit 0
         timeout_graceful_shutdown=settings.limits.graceful_shutdown_s,
     )
+    return 0
+
+
+def serve_settings(args: argparse.Namespace) -> Settings:
+    """The settings `serve` and `mcp` run with, the demo model filled in when none is configured."""
+    settings = settings_from_args(args)
+    configure_logging(settings.log_level, settings.log_format)
+    if settings.simulated and settings.engine.kind != "openai" and not settings.engine.model:
+        demo = ensure_demo_model()
+        settings = settings.model_copy(update={"engine": settings.engine.model_copy(update={"model": str(demo)})})
+        logger.warning(DEMO_BANNER.format(hub=DEFAULT_HUB_MODEL, path=demo))
+    return settings
+
+
+def mcp(args: argparse.Namespace) -> int:
+    """The MCP `web_search` tool over stdio (stdout is the protocol: every log line goes to stderr)."""
+    import asyncio
+
+    from .api.mcp_server import serve_stdio
+    from .errors import SimulatorError
+
+    settings = serve_settings(args)
+    try:
+        asyncio.run(serve_stdio(settings, args.api_key or os.environ.get("SERPSIM_MCP_API_KEY") or None))
+    except SimulatorError as exc:  # a wrong key, a backend that never got ready
+        logger.error("%s", exc.message)
+        return 2
     return 0
 
 
@@ -149,6 +171,16 @@ def build_index(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_engine_arguments(p: argparse.ArgumentParser) -> None:
+    """The engine and logging flags `serve` and `mcp` share."""
+    p.add_argument("--engine", choices=["transformers", "vllm", "openai"])
+    p.add_argument("--model", help="model directory or hub id (env SERPSIM_MODEL)")
+    p.add_argument("--device")
+    p.add_argument("--openai-url", action="append", help="OpenAI-compatible upstream, repeatable")
+    p.add_argument("--prompt-mode", choices=["sft", "prompt"])
+    p.add_argument("--log-level")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="serpsim-simulator", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -156,14 +188,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="serve the SerpApi-compatible simulated search API")
     p.add_argument("--host")
     p.add_argument("--port", type=int)
-    p.add_argument("--engine", choices=["transformers", "vllm", "openai"])
-    p.add_argument("--model", help="model directory or hub id (env SERPSIM_MODEL)")
-    p.add_argument("--device")
-    p.add_argument("--openai-url", action="append", help="OpenAI-compatible upstream, repeatable")
-    p.add_argument("--prompt-mode", choices=["sft", "prompt"])
+    add_engine_arguments(p)
     p.add_argument("--public-base-url")
-    p.add_argument("--log-level")
     p.set_defaults(func=serve)
+
+    p = sub.add_parser("mcp", help="serve the MCP web_search tool over stdio (HTTP: /mcp on `serve`)")
+    add_engine_arguments(p)
+    p.add_argument("--api-key", help="the key tool calls are made with, when keys are configured (env SERPSIM_MCP_API_KEY)")
+    p.set_defaults(func=mcp, host=None, port=None, public_base_url=None)
 
     p = sub.add_parser("cost", help="price N simulated searches on GPUs against SerpApi")
     from . import cost  # light: httpx and the standard library only

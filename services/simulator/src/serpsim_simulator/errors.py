@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -85,7 +85,28 @@ def error_body(path: str, message: str) -> dict[str, str]:
     return {"detail": message} if is_retrieve_path(path) else {"error": message}
 
 
-def error_response(request: Request, status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+class ErrorFormats(Protocol):
+    """Other protocols' error formats by path (api/providers: Tavily's, Brave's...): a status,
+    body and headers for a path it owns, None elsewhere."""
+
+    def render(
+        self, path: str, status: int, message: str, error: Exception | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any, dict[str, str]] | None: ...
+
+
+def error_response(
+    request: Request,
+    status: int,
+    message: str,
+    headers: dict[str, str] | None = None,
+    error: Exception | None = None,
+    formats: ErrorFormats | None = None,
+) -> JSONResponse:
+    if formats is not None:
+        rendered = formats.render(request.url.path, status, message, error, headers)
+        if rendered is not None:
+            code, body, out_headers = rendered
+            return JSONResponse(body, status_code=code, headers=out_headers or None)
     return JSONResponse(error_body(request.url.path, message), status_code=status, headers=headers)
 
 
@@ -132,28 +153,30 @@ def _count(request: Request, exc: SimulatorError) -> None:
         metrics.rejected.labels(_REJECTION_REASONS[type(exc)]).inc()
 
 
-def register_error_handlers(app: FastAPI) -> None:
+def register_error_handlers(app: FastAPI, formats: ErrorFormats | None = None) -> None:
+    """Render errors in the caller's protocol: `formats` for the paths it owns, else SerpApi's or Search-R1's."""
+
     async def simulator_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, SimulatorError)
         if exc.status >= 500:
             logger.warning("%s %s -> %d: %s", request.method, request.url.path, exc.status, exc.message)
         _count(request, exc)
-        return error_response(request, exc.status, exc.message, headers=exc.headers)
+        return error_response(request, exc.status, exc.message, exc.headers, exc, formats)
 
     async def request_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        return error_response(request, 400, validation_message(exc.errors()))
+        return error_response(request, 400, validation_message(exc.errors()), None, exc, formats)
 
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         message = exc.detail if isinstance(exc.detail, str) else "Request failed."
         if exc.status_code == 404 and message == "Not Found":
             message = "Resource not found."
-        return error_response(request, exc.status_code, message, headers=getattr(exc, "headers", None))
+        return error_response(request, exc.status_code, message, getattr(exc, "headers", None), exc, formats)
 
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(request, 500, "Internal server error.")
+        return error_response(request, 500, "Internal server error.", None, exc, formats)
 
     app.add_exception_handler(SimulatorError, simulator_error)
     app.add_exception_handler(RequestValidationError, request_validation)

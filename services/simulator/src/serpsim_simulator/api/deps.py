@@ -78,8 +78,12 @@ def identify(request: Request) -> str:
     `key:` and a prefix of its sha256, never the key itself. An open server accounts a presented
     key the same way, and a request without one by its client address.
     """
+    return identify_key(request, presented_key(request))
+
+
+def identify_key(request: Request, key: str | None) -> str:
+    """`identify` for a key a shape read itself (a provider's own header or body field)."""
     keys = cast(KeyStore, _state(request, "keys"))
-    key = presented_key(request)
     if not keys.open:
         identity = keys.check(key)
     elif key is not None:

@@ -39,7 +39,7 @@ from urllib.parse import parse_qsl
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..errors import error_body
+from ..errors import ErrorFormats, error_body
 from ..logs import REQUEST_ID
 from ..metrics import Metrics
 from ..settings import LimitSettings
@@ -205,11 +205,13 @@ class _Exchange:
 
 
 class RequestGuard:
-    def __init__(self, app: ASGIApp, limits: LimitSettings, router: Any = None) -> None:
-        """`router`: what `route_label` matches paths against (the FastAPI app's router)."""
+    def __init__(self, app: ASGIApp, limits: LimitSettings, router: Any = None, formats: ErrorFormats | None = None) -> None:
+        """`router`: what `route_label` matches paths against (the FastAPI app's router);
+        `formats`: other protocols' error bodies for the paths they own (api/providers)."""
         self.app = app
         self.limits = limits
         self.router = router
+        self.formats = formats
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -250,10 +252,15 @@ class RequestGuard:
                 )
             REQUEST_ID.reset(token)
 
-    @staticmethod
-    async def _reply(scope: Scope, exchange: _Exchange, code: int, message: str) -> int:
-        body = json.dumps(error_body(scope["path"], message)).encode()
+    async def _reply(self, scope: Scope, exchange: _Exchange, code: int, message: str) -> int:
+        rendered = self.formats.render(scope["path"], code, message) if self.formats is not None else None
+        content: Any = error_body(scope["path"], message)
+        extra: dict[str, str] = {}
+        if rendered is not None:
+            code, content, extra = rendered
+        body = json.dumps(content).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()]
         await exchange.send_with_id({"type": "http.response.start", "status": code, "headers": headers})
         await exchange.send_with_id({"type": "http.response.body", "body": body})
         return code

@@ -46,11 +46,13 @@ def presented_key(conn: HTTPConnection) -> str | None:
         value = conn.query_params.get(name)
         if value:
             return value
-    auth = conn.headers.get("authorization", "")
-    scheme, _, token = auth.partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
-    return conn.headers.get("x-api-key") or None
+    return bearer_token(conn) or conn.headers.get("x-api-key") or None
+
+
+def bearer_token(conn: HTTPConnection) -> str | None:
+    """The token of an `Authorization: Bearer` header, if any."""
+    scheme, _, token = conn.headers.get("authorization", "").partition(" ")
+    return (token.strip() or None) if scheme.lower() == "bearer" else None
 
 
 class KeyStore:
