@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
@@ -25,7 +26,15 @@ from .settings import Settings
 from .simulation.admission import Admission
 from .state import AppState
 
+if TYPE_CHECKING:
+    from .shared_state.stores import SharedState
+
 logger = logging.getLogger(__name__)
+
+PER_PROCESS = (
+    "no shared state (shared_state.redis_url unset): rate limits, usage, /account.json, the search archive and the "
+    "SerpApi spend budget are per process; set SERPSIM_SHARED_STATE__REDIS_URL to share them across workers and replicas"
+)
 
 OPEN_BANNER = """
 ==============================================================================
@@ -37,7 +46,8 @@ OPEN_BANNER = """
 
 
 def build_backends(
-    settings: Settings, engine: Engine | None, admission: Admission, injected: Mapping[str, Backend]
+    settings: Settings, engine: Engine | None, admission: Admission, injected: Mapping[str, Backend],
+    shared: SharedState | None = None,
 ) -> dict[str, Backend]:
     """The configured backends, in order, unstarted; `injected` ones (tests, benchmarks) replace
     the configured backend of the same name."""
@@ -59,7 +69,8 @@ def build_backends(
         else:
             from .backends.factory import make_backend
 
-            backends[cfg.name] = make_backend(cfg)
+            spend = shared.spend_cap if shared is not None else None
+            backends[cfg.name] = make_backend(cfg, spend, settings.shared_state.limits_on_outage)
     return backends
 
 
@@ -92,6 +103,16 @@ async def close_backends(backends: Iterable[Backend]) -> None:
             logger.exception("backend `%s` failed to close", backend.name)
 
 
+async def open_shared(settings: Settings, metrics: Metrics) -> SharedState | None:
+    """The shared state when Redis is configured; else None, said once at start-up."""
+    if not settings.shared_state.redis_url:
+        logger.warning(PER_PROCESS)
+        return None
+    from .shared_state.stores import open_shared_state  # needs the `redis` extra
+
+    return await open_shared_state(settings, metrics)
+
+
 def _publish(app: FastAPI, contract: Contract) -> dict[str, object]:
     app.openapi_schema = contract.openapi(app)
     return app.openapi_schema
@@ -113,15 +134,22 @@ def create_app(
         metrics = Metrics()
         limits = settings.limits
         admission = Admission(limits.max_in_flight, limits.max_queue, limits.retry_after_s, metrics)
-        hosted = build_backends(settings, engine, admission, backends or {})
-        cache = build_cache(settings.cache)
+        shared = await open_shared(settings, metrics)
+        hosted = build_backends(settings, engine, admission, backends or {}, shared)
+        cache = build_cache(settings.cache, shared.cache if shared is not None else None)
         try:
             await start_backends(hosted)
         except BaseException:
             await cache.aclose()
+            if shared is not None:
+                await shared.aclose()
             raise
-        accounts = Accounts(limits, metrics)
-        service = SearchService(hosted, accounts, cache, MemoryArchive(settings.search_store_size))
+        accounts = Accounts(
+            limits, metrics, shared.accounts if shared is not None else None,
+            on_outage=settings.shared_state.limits_on_outage, retry_after_s=settings.shared_state.retry_interval_s,
+        )
+        archive = shared.archive if shared is not None else MemoryArchive(settings.search_store_size)
+        service = SearchService(hosted, accounts, cache, archive)
         try:
             yield {
                 "settings": settings,
@@ -134,6 +162,8 @@ def create_app(
         finally:
             await close_backends(hosted.values())
             await cache.aclose()
+            if shared is not None:
+                await shared.aclose()
 
     contract = Contract.from_settings(settings)
     app = FastAPI(
