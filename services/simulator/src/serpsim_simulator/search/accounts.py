@@ -30,7 +30,7 @@ import math
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Literal, NamedTuple, Protocol
 
 from ..errors import InvalidParameter, Overloaded, RateLimited, StoreUnavailable
@@ -196,7 +196,7 @@ class MemoryAccountStore:
         if account is None:
             return UsageCounters(), 0
         account.expire(self.clock())
-        return account.usage, account.last_hour
+        return replace(account.usage), account.last_hour  # a copy: later searches must not change it
 
     async def aclose(self) -> None:
         return None

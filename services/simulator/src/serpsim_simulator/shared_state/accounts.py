@@ -8,7 +8,7 @@ read-modify-write from Python. Per identity (one hash tag, one Redis Cluster slo
     {prefix}:acct:{identity}:bucket   hash  tokens, refilled     expires once the bucket is full again
     {prefix}:acct:{identity}:steps    hash  step start -> searches, the last hour's steps (at most 60)
     {prefix}:acct:{identity}:usage    hash  UsageCounters' fields, dropped after `usage_ttl_s` idle
-    {prefix}:acct:total:usage         hash  the same, for everyone
+    {prefix}:acct:total:usage         hash  the same, for everyone (dropped alike)
 
 The clock is Redis's own (`TIME`), one time for every process on every host; tests pass theirs.
 """
@@ -84,8 +84,8 @@ _RECORD = """
 for k = 1, 2 do
   for i = 2, #ARGV - 2, 2 do redis.call('HINCRBY', KEYS[k], ARGV[i], ARGV[i + 1]) end
   redis.call('HINCRBYFLOAT', KEYS[k], ARGV[#ARGV - 1], ARGV[#ARGV])
+  redis.call('PEXPIRE', KEYS[k], ARGV[1])
 end
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1
 """
 

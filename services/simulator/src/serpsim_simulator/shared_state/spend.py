@@ -9,7 +9,7 @@ its reservation and one from its month. The refusals are `SpendCap`'s (`refuse_m
 
     {prefix}:spend:{name}:hour          sorted set  "<time>:<reservation>:<i>" scored by time
     {prefix}:spend:{name}:month:<YYYY-MM>  counter  expires a month after its month ends
-    {prefix}:spend:{name}:seq           counter     reservation numbers
+    {prefix}:spend:{name}:seq           counter     reservation numbers (kept an hour)
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ end
 local seq = redis.call('INCR', KEYS[3])
 for i = 1, n do redis.call('ZADD', KEYS[1], ARGV[4], ARGV[4] .. ':' .. seq .. ':' .. i) end
 redis.call('PEXPIRE', KEYS[1], math.ceil(hour_s * 1000) + 1000)
+redis.call('PEXPIRE', KEYS[3], math.ceil(hour_s * 1000) + 1000)  -- numbers only need to differ within the hour
 redis.call('INCRBY', KEYS[2], n)
 redis.call('EXPIREAT', KEYS[2], ARGV[6])
 return {'ok', tostring(seq)}
