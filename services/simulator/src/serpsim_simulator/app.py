@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
@@ -17,6 +18,7 @@ from .backends.base import Backend
 from .backends.errors import BackendConfigError
 from .engines.base import Engine
 from .errors import register_error_handlers
+from .logs import configure_logging
 from .metrics import Metrics
 from .search.accounts import Accounts
 from .search.archive import MemoryArchive
@@ -30,6 +32,9 @@ if TYPE_CHECKING:
     from .shared_state.stores import SharedState
 
 logger = logging.getLogger(__name__)
+
+SETTINGS_ENV = "SERPSIM_SETTINGS_JSON"
+"""How `serve` hands its validated settings to every worker process (`app_from_environment`)."""
 
 PER_PROCESS = (
     "no shared state (shared_state.redis_url unset): rate limits, usage, /account.json, the search archive and the "
@@ -182,3 +187,16 @@ def create_app(
     # One middleware for ids, limits, deadlines, metrics and the access log (guard.py says why).
     app.add_middleware(RequestGuard, limits=settings.limits, router=app.router)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app factory `serpsim-simulator serve` gives uvicorn (`--workers N`: each worker is a
+    spawned interpreter that calls this with no arguments). The settings are the ones `serve`
+    built once from flags and `SERPSIM_*` and validated, carried as JSON in SERPSIM_SETTINGS_JSON;
+    nothing is read from the environment a second time."""
+    raw = os.environ.get(SETTINGS_ENV)
+    if not raw:
+        raise RuntimeError(f"{SETTINGS_ENV} is not set: start the server with `serpsim-simulator serve`")
+    settings = Settings.model_validate_json(raw)
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings)
