@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
+from serpsim_simulator.app import create_app
 from serpsim_simulator.backends.serpapi.backend import SerpApiBackend
 from serpsim_simulator.errors import Overloaded, SimulatorError, StoreUnavailable
 from serpsim_simulator.search.accounts import LIMITS_UNAVAILABLE, USAGE_UNAVAILABLE, Accounts, UsageCounters
@@ -21,7 +23,9 @@ from serpsim_simulator.shared_state.spend import RedisSpendCap
 
 from ..backends.conftest import ask
 from ..backends.fake_serpapi import serve_fake_serpapi
-from ..backends.test_serpapi import KEY, make_settings
+from ..backends.test_serpapi import KEY
+from ..backends.test_serpapi import make_settings as serpapi_settings
+from ..conftest import _wait_ready, make_settings
 from ..fakes import FakeEngine
 from ..redis_server import RedisServer
 from .conftest import state_settings
@@ -181,7 +185,7 @@ async def test_serpapi_backend_on_the_shared_cap_refunds_and_obeys_the_outage_po
     nothing; Redis down: `closed` never reaches SerpApi (503), `open` does, uncounted."""
     shared = SharedRedis(state_settings(own_redis.url, retry_interval_s=0.05))
     with serve_fake_serpapi(KEY) as upstream:
-        settings = make_settings(upstream.url, tmp_path, searches_per_hour=3)
+        settings = serpapi_settings(upstream.url, tmp_path, searches_per_hour=3)
         backends = [
             SerpApiBackend(settings, environ={"TEST_SERPAPI_KEY": KEY}, spend=RedisSpendCap(shared, "google", 3, 1000),
                            on_outage=policy)
@@ -212,3 +216,46 @@ async def test_serpapi_backend_on_the_shared_cap_refunds_and_obeys_the_outage_po
             for b in backends:
                 await b.aclose()
             await shared.aclose()
+
+
+@pytest.mark.parametrize("policy", ["closed", "open"])
+def test_the_service_through_a_redis_outage(own_redis: RedisServer, policy: str) -> None:
+    """Through HTTP: Redis killed mid-run, the service keeps answering as configured (limits
+    closed: SerpApi's 503 error; open: served from the engine, the cache missing), /account.json
+    and the archive answer 503, every degraded operation is counted in /metrics; Redis back
+    (empty, no persistence): searches, accounting and the archive resume."""
+    state = state_settings(own_redis.url, limits_on_outage=policy, retry_interval_s=0.05).model_dump()
+    settings = make_settings(shared_state=state, limits={"rate_per_second": 50, "rate_burst": 50})
+    engine = FakeEngine()
+    with TestClient(create_app(settings, engine=engine)) as c:
+        _wait_ready(c)
+        made = c.get("/search.json", params={"q": "before"})
+        assert made.status_code == 200
+        search_id = made.json()["search_metadata"]["id"]
+        assert c.get(f"/searches/{search_id}.json").status_code == 200
+
+        own_redis.kill()
+        calls = len(engine.calls)
+        during = [c.get("/search.json", params={"q": "before"}) for _ in range(5)]  # cached before the outage
+        if policy == "closed":
+            assert {r.status_code for r in during} == {503}
+            assert during[0].json() == {"error": LIMITS_UNAVAILABLE} and during[0].headers["retry-after"] == "1"
+        else:
+            assert {r.status_code for r in during} == {200}
+            assert not any(r.json()["search_metadata"].get("cached") for r in during)
+            assert len(engine.calls) == calls + 5  # the cache missed: the engine answered each one
+        account = c.get("/account.json")
+        assert account.status_code == 503 and account.json() == {"error": USAGE_UNAVAILABLE}
+        archived = c.get(f"/searches/{search_id}.json")
+        assert archived.status_code == 503 and archived.json() == {"error": ARCHIVE_UNAVAILABLE}
+        assert c.get("/healthz").status_code == 200
+        metrics = c.get("/metrics").text
+        assert 'serpsim_shared_state_errors_total{op="accounts.report"}' in metrics
+        assert 'serpsim_shared_state_errors_total{op="accounts.charge"} 5.0' in metrics
+
+        own_redis.start()
+        time.sleep(0.1)
+        again = c.get("/search.json", params={"q": "after"})
+        assert again.status_code == 200
+        assert c.get(f"/searches/{again.json()['search_metadata']['id']}.json").status_code == 200
+        assert c.get("/account.json").json()["total_searches"] == 1  # counted again (the restarted Redis is empty)
