@@ -177,6 +177,14 @@ def build_index(args: argparse.Namespace) -> int:
     return 0
 
 
+def env_example(args: argparse.Namespace) -> int:
+    """Print every SERPSIM_* variable with its default and meaning (the simulator's part of .env.example)."""
+    from .env_doc import render
+
+    sys.stdout.write(render())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="serpsim-simulator", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -220,6 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=build_index)
+
+    p = sub.add_parser("env-example", help="print every SERPSIM_* variable with its default, for .env.example")
+    p.set_defaults(func=env_example)
 
     p = sub.add_parser("hash-key", help="print the sha256 digest of the key on stdin, for api_keys_file")
     p.set_defaults(func=hash_key)
