@@ -140,8 +140,13 @@ def create_app(
         limits = settings.limits
         admission = Admission(limits.max_in_flight, limits.max_queue, limits.retry_after_s, metrics)
         shared = await open_shared(settings, metrics)
-        hosted = build_backends(settings, engine, admission, backends or {}, shared)
-        cache = build_cache(settings.cache, shared.cache if shared is not None else None)
+        try:
+            hosted = build_backends(settings, engine, admission, backends or {}, shared)
+            cache = build_cache(settings.cache, shared.cache if shared is not None else None)
+        except BaseException:
+            if shared is not None:
+                await shared.aclose()
+            raise
         try:
             await start_backends(hosted)
         except BaseException:
