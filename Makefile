@@ -20,7 +20,7 @@ export SERPSIM_CACHE_DIR ?= $(CURDIR)/.cache/serpsim
 PYTEST_ARGS ?=
 
 
-.PHONY: install install-sim install-trainer install-clients install-system models serve test lint bench up config clean
+.PHONY: install install-sim install-trainer install-clients install-system models serve test lint bench up down logs train config clean
 
 install: install-system install-sim install-trainer install-clients
 
@@ -70,9 +70,20 @@ test: lint install models
 bench: install-system install-sim models
 	$(SIM)/bin/python -m bench
 
-# GPU host: the simulator (on a vLLM server) and, with --profile train, the trainer.
+# GPU host (README "Deploy"): vllm + the simulator's workers (+ Redis with COMPOSE_PROFILES=redis),
+# settings from .env (documented in .env.example); `make train` adds the trainer.
+COMPOSE ?= docker compose
 up:
-	docker compose up
+	$(COMPOSE) up -d
+
+down:
+	$(COMPOSE) down
+
+logs:
+	$(COMPOSE) logs -f --tail=200
+
+train:
+	$(COMPOSE) --profile train up trainer
 
 clean:
 	rm -rf $(VENV) .cache

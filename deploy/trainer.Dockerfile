@@ -12,6 +12,9 @@ ARG PYTHON_VERSION=3.12
 FROM python:${PYTHON_VERSION}-slim-bookworm
 
 ARG VERL_VERSION=0.9.1
+# Ray as in requirements/trainer.txt; deploy/rayjob.yaml's rayVersion must name the same release
+# (KubeRay picks its probes by it: HTTP from 2.53.0 on, wget before, which python:slim lacks).
+ARG RAY_VERSION=2.60.0
 # Optional CUDA-only speed-ups, e.g. EXTRA_PIP="flash-attn liger-kernel" (flash-attn needs a
 # matching prebuilt wheel or a CUDA toolkit to build).
 ARG EXTRA_PIP=""
@@ -28,7 +31,7 @@ RUN apt-get update \
 
 WORKDIR /workspace
 
-RUN pip install "verl[vllm]==${VERL_VERSION}" ${EXTRA_PIP}
+RUN pip install "verl[vllm]==${VERL_VERSION}" "ray[default]==${RAY_VERSION}" ${EXTRA_PIP}
 
 COPY shared/ /src/shared/
 COPY services/trainer/ /src/services/trainer/

@@ -141,8 +141,8 @@ def test_open_server_keeps_no_key_and_a_bounded_table() -> None:
         c.get("/search.json", params={"q": "x", "num": 5}, headers={"Authorization": f"Bearer {secrets[1]}"})
         c.get("/search.json", params={"q": "x", "num": 5}, headers={"X-API-KEY": secrets[2]})
         accounts = c.app_state["accounts"]
-        assert len(accounts) == 2  # the least recently seen was dropped
-        assert not any(secret in identity for identity in accounts.identities() for secret in secrets)
+        assert len(accounts.store) == 2  # the least recently seen was dropped
+        assert not any(secret in identity for identity in accounts.store.identities() for secret in secrets)
         assert c.get("/account.json", params={"api_key": secrets[0]}).json()["total_searches"] == 0
         assert c.get("/account.json", params={"api_key": secrets[2]}).json()["total_searches"] == 1
 

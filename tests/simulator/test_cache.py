@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from pathlib import Path
 
@@ -11,7 +10,7 @@ from fastapi.testclient import TestClient
 from serpsim_protocol import SearchResponse
 from serpsim_simulator.app import create_app
 from serpsim_simulator.backends.base import Hit, Usage
-from serpsim_simulator.search.cache import CachedResult, RedisCache, SqliteCache, cache_key
+from serpsim_simulator.search.cache import CachedResult, SqliteCache, cache_key
 from serpsim_simulator.search.query import SearchQuery
 from serpsim_simulator.settings import SimulationSettings
 from serpsim_simulator.simulation.backend import SimulatedBackend
@@ -102,18 +101,6 @@ async def test_sqlite_size_bound_evicts_oldest() -> None:
     assert await cache.get("k0") is None
     await cache.put("k99", VALUE)  # overwriting does not grow it
     assert len(cache) <= 20
-    await cache.aclose()
-
-
-async def test_redis_backend_roundtrip_and_ttl() -> None:
-    import fakeredis  # requirements/test.txt
-
-    cache = RedisCache("redis://unused", ttl_s=0.2, client=fakeredis.FakeAsyncRedis())
-    await cache.put("k", VALUE)
-    assert await cache.get("k") == VALUE
-    assert await cache.get("other") is None
-    await asyncio.sleep(0.3)
-    assert await cache.get("k") is None
     await cache.aclose()
 
 

@@ -84,7 +84,7 @@ def test_services_profiles_and_dependencies() -> None:
     services = _compose()["services"]
     assert set(services) == {"vllm", "simulator", "redis", "trainer"}
     assert "profiles" not in services["vllm"] and "profiles" not in services["simulator"]
-    assert services["redis"]["profiles"] == ["cache"]
+    assert services["redis"]["profiles"] == ["redis", "cache"]
     assert services["trainer"]["profiles"] == ["train"]
     assert services["simulator"]["depends_on"] == {"vllm": {"condition": "service_healthy"}}
     assert services["trainer"]["depends_on"] == {"simulator": {"condition": "service_healthy"}}
@@ -123,7 +123,8 @@ def test_simulator_environment_builds_the_simulators_settings(monkeypatch: pytes
     assert settings.engine.openai_urls == ["http://vllm:8000/v1"]
     assert settings.engine.model == "sunhaonlp/Simulation_LLM_google_14B_V2"
     assert settings.host == "0.0.0.0" and settings.port == 8000
-    assert settings.public_base_url is None and settings.cache.redis_url is None
+    assert settings.public_base_url is None and settings.shared_state.redis_url is None
+    assert settings.shared_state.limits_on_outage == "closed"
     assert not settings.auth.configured
     assert simulator["ports"] == ["${SERPSIM_PORT:-8000}:8000"]
     assert "/readyz" in " ".join(simulator["healthcheck"]["test"])
@@ -196,9 +197,76 @@ def test_docker_compose_config_accepts_the_file() -> None:
     """Debian's docker-compose 1.29 parses, interpolates and validates the file without an engine."""
     binary = shutil.which("docker-compose")
     assert binary is not None, "docker-compose missing: scripts/install_system.sh installs it (make install)"
-    for profiles in ([], ["--profile", "cache", "--profile", "train"]):
+    for profiles in ([], ["--profile", "redis", "--profile", "train"]):
         done = subprocess.run(
             [binary, "-f", str(COMPOSE), *profiles, "config", "-q"],
             cwd=REPO, capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         assert done.returncode == 0, done.stderr
+
+
+def test_simulator_runs_workers_on_shared_state(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--workers` from SERPSIM_WORKERS; with the redis profile's URL every piece of shared state
+    goes to that Redis; the stop grace period outlasts the workers' drain; Redis never evicts."""
+    services = _compose()["services"]
+    simulator = services["simulator"]
+    assert [_interpolate(a) for a in simulator["command"]] == ["serve", "--workers", "2"]
+    assert simulator["command"][2] == "${SERPSIM_WORKERS:-2}"
+    env = _env(simulator)
+    for key in [k for k in os.environ if k.startswith("SERPSIM_")]:
+        monkeypatch.delenv(key)
+    for key, value in {**env, "SERPSIM_SHARED_STATE__REDIS_URL": "redis://redis:6379/0"}.items():
+        monkeypatch.setenv(key, value)
+    settings = Settings()
+    assert settings.shared_state.redis_url == "redis://redis:6379/0"
+    grace = float(simulator["stop_grace_period"].removesuffix("s"))
+    assert grace > settings.limits.graceful_shutdown_s
+    redis = services["redis"]["command"]
+    assert redis[redis.index("--maxmemory-policy") + 1] == "noeviction"
+
+
+ENV_EXAMPLE = REPO / ".env.example"
+GENERATED = "# ---- simulator settings (generated: serpsim-simulator env-example)"
+ASSIGNED = re.compile(r"^#? ?([A-Z][A-Z0-9_]*)=", re.MULTILINE)
+
+
+def test_env_example_documents_every_variable_read_and_only_those() -> None:
+    """The compose part lists exactly the variables docker-compose.yml reads; the simulator part is
+    what `serpsim-simulator env-example` prints from Settings (regenerate it when a setting is
+    added); every SERPSIM_* variable compose hands the simulator is one the simulator reads."""
+    from serpsim_simulator.env_doc import OTHER_VARIABLES, render, settings_variables
+
+    text = ENV_EXAMPLE.read_text()
+    compose_part, generated = text.split(GENERATED, 1)
+    compose_text = "\n".join(line for line in COMPOSE.read_text().splitlines() if not line.lstrip().startswith("#"))
+    read_by_compose = {m.group("name") for m in VAR.finditer(compose_text)}
+    documented = [m.group(1) for m in ASSIGNED.finditer(compose_part)]
+    assert sorted(documented) == sorted(read_by_compose), "document each compose variable once, and only those"
+    assert generated.split("\n", 3)[3] == render(), "regenerate: serpsim-simulator env-example"
+    simulator_reads = {v.name for v in settings_variables()} | set(OTHER_VARIABLES)
+    handed = {k for k in _compose()["services"]["simulator"]["environment"] if k.startswith("SERPSIM_")}
+    assert handed <= simulator_reads, handed - simulator_reads
+
+
+def test_env_variables_are_the_settings_the_simulator_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The documented names are really read: each set to a distinct valid value reaches its field."""
+    from serpsim_simulator.env_doc import settings_variables
+
+    names = {v.name for v in settings_variables()}
+    assert {"SERPSIM_SHARED_STATE__REDIS_URL", "SERPSIM_WORKERS", "SERPSIM_LIMITS__RATE_PER_HOUR",
+            "SERPSIM_ENGINE__OPENAI_URLS", "SERPSIM_BACKENDS"} <= names
+    monkeypatch.setenv("SERPSIM_SHARED_STATE__KEY_PREFIX", "documented")
+    monkeypatch.setenv("SERPSIM_WORKERS", "3")
+    monkeypatch.setenv("SERPSIM_COST__GPU_COUNT", "4")
+    settings = Settings()
+    assert (settings.shared_state.key_prefix, settings.workers, settings.cost.gpu_count) == ("documented", 3, 4)
+
+
+def test_make_targets_drive_compose() -> None:
+    done = subprocess.run(["make", "-n", "up", "down", "logs", "train"], cwd=REPO, capture_output=True, text=True,
+                          timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "docker compose up -d", "docker compose down", "docker compose logs -f --tail=200",
+        "docker compose --profile train up trainer",
+    ]

@@ -89,14 +89,14 @@ def test_rate_limit_per_second_and_per_hour() -> None:
         assert r.json() == {"error": OUT_OF_SEARCHES} and 3500 <= int(r.headers["retry-after"]) <= 3600
 
 
-def test_rate_limiter_refills() -> None:
+async def test_rate_limiter_refills() -> None:
     now = [0.0]
     accounts = Accounts(LimitSettings(rate_per_second=2, rate_burst=1), clock=lambda: now[0])
-    accounts.charge("k", 1)
+    await accounts.charge("k", 1)
     with pytest.raises(Exception, match="throughput"):
-        accounts.charge("k", 1)
+        await accounts.charge("k", 1)
     now[0] += 0.5
-    accounts.charge("k", 1)
+    await accounts.charge("k", 1)
 
 
 def test_input_limits() -> None:

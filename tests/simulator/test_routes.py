@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -180,7 +181,7 @@ class _NeverReady(FakeEngine):
 
 def test_engine_not_ready_is_503_and_readyz_says_why() -> None:
     with TestClient(create_app(make_settings(), engine=_NeverReady())) as c:
-        assert c.get("/healthz").json() == {"status": "ok"}
+        assert c.get("/healthz").json() == {"status": "ok", "pid": os.getpid()}
         r = c.get("/search.json", params={"q": "x"})
         assert r.status_code == 503 and r.json()["error"]
         ready = c.get("/readyz")

@@ -3,9 +3,11 @@ same code path as a real run, and fails when a class or function the config name
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+import yaml
 from serpsim_trainer.cli import main
 from serpsim_trainer.rl import RunConfigError, dry_run, plan_run
 
@@ -114,3 +116,60 @@ def test_legacy_trainer_is_refused(tmp_path: Path, caplog: pytest.LogCaptureFixt
     assert rc == 2
     assert "trainer.use_v1" in caplog.text
     assert not (tmp_path / "config.yaml").exists()
+
+
+RAY_ADDRESS = "ray://ray-head.serpsim.svc:10001"
+
+
+def test_ray_address_dry_run_prints_what_it_would_submit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["rl", "--config", "grpo", "--ray-address", RAY_ADDRESS, "--dry-run", f"serpsim.run_dir={tmp_path}",
+               "trainer.nnodes=2", "trainer.n_gpus_per_node=8"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    lines = {line.strip().split(":", 1)[0]: line.strip() for line in out.splitlines()}
+    assert lines["ray cluster"].startswith(f"ray cluster: {RAY_ADDRESS} (not contacted in a dry run)")
+    env_vars = json.loads(lines["ray runtime_env env_vars (every worker, every node)"].split(": ", 1)[1])
+    assert env_vars == {"HYDRA_FULL_ERROR": "1", "TOKENIZERS_PARALLELISM": "false",
+                        "VERL_FILE_LOGGER_PATH": str(tmp_path / "metrics.jsonl")}
+    assert "ray resources: 16 GPUs (2 nodes x 8)" in out
+    assert f"run dir {tmp_path}: must be storage every node mounts" in out
+    assert f"-m verl.trainer.main_ppo --config-path={tmp_path} --config-name=config" in out
+    # The composed config verl's main_ppo will read carries the address.
+    saved = yaml.safe_load((tmp_path / "config.yaml").read_text())["ray_kwargs"]["ray_init"]
+    assert saved["address"] == RAY_ADDRESS and saved["num_cpus"] is None
+    assert saved["runtime_env"]["env_vars"] == env_vars
+
+
+def test_the_address_reaches_verls_own_ray_init(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """verl's `run_ppo` builds ray.init's arguments from the plan: the address and our variables
+    (merged over verl's own defaults) are what it passes. ray.init is stopped there (no cluster here)."""
+    import ray
+    from verl.trainer import main_ppo
+
+    plan = plan_run("grpo", [f"serpsim.run_dir={tmp_path}"], ray_address=RAY_ADDRESS)
+    seen: dict[str, object] = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_init(**kwargs: object) -> None:
+        seen.update(kwargs)
+        raise Stop
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", fake_init)
+    with pytest.raises(Stop):
+        main_ppo.run_ppo(plan.config, main_ppo.TaskRunnerV1)
+    assert seen["address"] == RAY_ADDRESS and seen.get("num_cpus") is None
+    env_vars = seen["runtime_env"]["env_vars"]  # type: ignore[index]
+    assert env_vars["VERL_FILE_LOGGER_PATH"] == str(tmp_path / "metrics.jsonl")
+    assert env_vars["TOKENIZERS_PARALLELISM"] == "false"
+
+
+def test_ray_address_refuses_cpu_and_ray_resources(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    assert main(["rl", "--config", "grpo", "--cpu", "--ray-address", RAY_ADDRESS, "--dry-run"]) == 2
+    assert "use one or the other" in caplog.text
+    caplog.clear()
+    assert main(["rl", "--config", "grpo", "--ray-address", RAY_ADDRESS, "--dry-run", f"serpsim.run_dir={tmp_path}",
+                 "ray_kwargs.ray_init.num_cpus=16"]) == 2
+    assert "ray_kwargs.ray_init.num_cpus is set, but Ray refuses resources" in caplog.text

@@ -101,7 +101,7 @@ async def test_unreachable_upstream_is_503(tmp_path: Path) -> None:
         with pytest.raises(SimulatorError) as info:
             await b.search(ask(["anything"], num=5))
         assert info.value.status == 503
-        assert b.spend.usage()["this_month"] == 0  # never reached SerpApi: nothing spent
+        assert (await b.spend.usage())["this_month"] == 0  # never reached SerpApi: nothing spent
     finally:
         await b.aclose()
 
@@ -160,7 +160,7 @@ async def test_spend_cap_takes_a_batch_whole_or_not_at_all(upstream: FakeSerpApi
         assert info.value.status == 429
         assert sorted(r["q"] for r in upstream.requests) == ["c0", "c1", "c2", "c3"]
         await b.search(ask(["d0"], num=1))  # the one search left
-        assert b.spend.usage()["last_hour"] == 5
+        assert (await b.spend.usage())["last_hour"] == 5
     finally:
         await b.aclose()
 
@@ -172,30 +172,30 @@ async def test_error_answers_are_refunded_and_timeouts_are_not(upstream: FakeSer
         for query in ("err401", "err429", "err500"):
             with pytest.raises(SimulatorError):
                 await b.search(ask([query], num=1))
-        assert b.spend.usage()["this_month"] == 0  # SerpApi bills no error answer
+        assert (await b.spend.usage())["this_month"] == 0  # SerpApi bills no error answer
         with pytest.raises(SimulatorError):
             await b.search(ask(["slow"], num=1))
         await b.search(ask(["fine"], num=1))
-        assert b.spend.usage() == {"last_hour": 2, "this_month": 2}  # the timeout may have been billed
+        assert (await b.spend.usage()) == {"last_hour": 2, "this_month": 2}  # the timeout may have been billed
     finally:
         await b.aclose()
 
 
-def test_spend_cap_per_month_rolls_over_and_persists(tmp_path: Path) -> None:
+async def test_spend_cap_per_month_rolls_over_and_persists(tmp_path: Path) -> None:
     now = [1_793_404_800.0]  # 2026-10-31 00:00 UTC
     path = str(tmp_path / "spend.json")
     cap = SpendCap("google", per_hour=100, per_month=2, path=path, clock=lambda: now[0])
-    cap.reserve()
+    await cap.reserve()
     now[0] += 4000
     # A restart (a new object on the same file) keeps the month's count.
     restarted = SpendCap("google", per_hour=100, per_month=2, path=path, clock=lambda: now[0])
-    restarted.reserve()
+    await restarted.reserve()
     with pytest.raises(SimulatorError) as info:
-        restarted.reserve()
+        await restarted.reserve()
     assert info.value.status == 429 and "searches_per_month=2" in info.value.message
     assert int(info.value.headers["Retry-After"]) == 86_400 - 4000 + 1  # type: ignore[index]
     # Another backend's budget on the same file is its own.
-    SpendCap("other", per_hour=100, per_month=2, path=path, clock=lambda: now[0]).reserve()
+    await SpendCap("other", per_hour=100, per_month=2, path=path, clock=lambda: now[0]).reserve()
     now[0] += 86_400  # 2026-11-01: a new month
-    restarted.reserve()
-    assert restarted.usage() == {"last_hour": 1, "this_month": 1}
+    await restarted.reserve()
+    assert await restarted.usage() == {"last_hour": 1, "this_month": 1}

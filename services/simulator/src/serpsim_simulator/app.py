@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
@@ -18,6 +20,7 @@ from .backends.base import Backend
 from .backends.errors import BackendConfigError
 from .engines.base import Engine
 from .errors import register_error_handlers
+from .logs import configure_logging
 from .metrics import Metrics
 from .search.accounts import Accounts
 from .search.archive import MemoryArchive
@@ -27,7 +30,18 @@ from .settings import Settings
 from .simulation.admission import Admission
 from .state import AppState
 
+if TYPE_CHECKING:
+    from .shared_state.stores import SharedState
+
 logger = logging.getLogger(__name__)
+
+SETTINGS_ENV = "SERPSIM_SETTINGS_JSON"
+"""How `serve` hands its validated settings to every worker process (`app_from_environment`)."""
+
+PER_PROCESS = (
+    "no shared state (shared_state.redis_url unset): rate limits, usage, /account.json, the search archive and the "
+    "SerpApi spend budget are per process; set SERPSIM_SHARED_STATE__REDIS_URL to share them across workers and replicas"
+)
 
 OPEN_BANNER = """
 ==============================================================================
@@ -39,7 +53,8 @@ OPEN_BANNER = """
 
 
 def build_backends(
-    settings: Settings, engine: Engine | None, admission: Admission, injected: Mapping[str, Backend]
+    settings: Settings, engine: Engine | None, admission: Admission, injected: Mapping[str, Backend],
+    shared: SharedState | None = None,
 ) -> dict[str, Backend]:
     """The configured backends, in order, unstarted; `injected` ones (tests, benchmarks) replace
     the configured backend of the same name."""
@@ -61,7 +76,8 @@ def build_backends(
         else:
             from .backends.factory import make_backend
 
-            backends[cfg.name] = make_backend(cfg)
+            spend = shared.spend_cap if shared is not None else None
+            backends[cfg.name] = make_backend(cfg, spend, settings.shared_state.limits_on_outage)
     return backends
 
 
@@ -94,6 +110,16 @@ async def close_backends(backends: Iterable[Backend]) -> None:
             logger.exception("backend `%s` failed to close", backend.name)
 
 
+async def open_shared(settings: Settings, metrics: Metrics) -> SharedState | None:
+    """The shared state when Redis is configured; else None, said once at start-up."""
+    if not settings.shared_state.redis_url:
+        logger.warning(PER_PROCESS)
+        return None
+    from .shared_state.stores import open_shared_state  # needs the `redis` extra
+
+    return await open_shared_state(settings, metrics)
+
+
 def _publish(app: FastAPI, contract: Contract) -> dict[str, object]:
     app.openapi_schema = contract.openapi(app)
     return app.openapi_schema
@@ -115,15 +141,27 @@ def create_app(
         metrics = Metrics()
         limits = settings.limits
         admission = Admission(limits.max_in_flight, limits.max_queue, limits.retry_after_s, metrics)
-        hosted = build_backends(settings, engine, admission, backends or {})
-        cache = build_cache(settings.cache)
+        shared = await open_shared(settings, metrics)
+        try:
+            hosted = build_backends(settings, engine, admission, backends or {}, shared)
+            cache = build_cache(settings.cache, shared.cache if shared is not None else None)
+        except BaseException:
+            if shared is not None:
+                await shared.aclose()
+            raise
         try:
             await start_backends(hosted)
         except BaseException:
             await cache.aclose()
+            if shared is not None:
+                await shared.aclose()
             raise
-        accounts = Accounts(limits, metrics)
-        service = SearchService(hosted, accounts, cache, MemoryArchive(settings.search_store_size))
+        accounts = Accounts(
+            limits, metrics, shared.accounts if shared is not None else None,
+            on_outage=settings.shared_state.limits_on_outage, retry_after_s=settings.shared_state.retry_interval_s,
+        )
+        archive = shared.archive if shared is not None else MemoryArchive(settings.search_store_size)
+        service = SearchService(hosted, accounts, cache, archive)
         try:
             async with mcp.session_manager.run():  # the /mcp transport's task group
                 yield {
@@ -137,6 +175,8 @@ def create_app(
         finally:
             await close_backends(hosted.values())
             await cache.aclose()
+            if shared is not None:
+                await shared.aclose()
 
     contract = Contract.from_settings(settings)
     app = FastAPI(
@@ -161,3 +201,16 @@ def create_app(
     app.add_middleware(RequestGuard, limits=settings.limits, router=app.router, formats=formats)
     app.add_middleware(ProviderHosts, shapes=SHAPES)  # outermost: the guard sees the routed path
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app factory `serpsim-simulator serve` gives uvicorn (`--workers N`: each worker is a
+    spawned interpreter that calls this with no arguments). The settings are the ones `serve`
+    built once from flags and `SERPSIM_*` and validated, carried as JSON in SERPSIM_SETTINGS_JSON;
+    nothing is read from the environment a second time."""
+    raw = os.environ.get(SETTINGS_ENV)
+    if not raw:
+        raise RuntimeError(f"{SETTINGS_ENV} is not set: start the server with `serpsim-simulator serve`")
+    settings = Settings.model_validate_json(raw)
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings)

@@ -51,7 +51,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     if args.openai_url:
         engine["openai_urls"] = args.openai_url
     overrides: dict[str, Any] = {"engine": engine}
-    for flag in ("host", "port", "public_base_url", "log_level"):
+    for flag in ("host", "port", "public_base_url", "log_level", "workers"):
         if getattr(args, flag, None) is not None:
             overrides[flag] = getattr(args, flag)
     if args.prompt_mode is not None:
@@ -75,12 +75,30 @@ def exit_zero_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, lambda signum, frame: None)
 
 
+IN_PROCESS_WORKERS = (
+    "engine `{kind}` loads the model in the server process (one model per GPU process), so it serves with one "
+    "worker; for --workers {n} run one vLLM server per GPU and use engine `openai` (--engine openai "
+    "--openai-url http://HOST:PORT/v1, repeatable), or serve real backends only"
+)
+MANY_WORKERS_NO_REDIS = (
+    "--workers {n} without shared_state.redis_url: each worker keeps its own rate limits, usage and search archive "
+    "(/searches/{{id}}.json answers only on the worker that served the search); set SERPSIM_SHARED_STATE__REDIS_URL"
+)
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from .app import create_app
+    from .app import SETTINGS_ENV
 
-    settings = serve_settings(args)
+    settings = settings_from_args(args)
+    configure_logging(settings.log_level, settings.log_format)
+    if settings.workers > 1 and settings.simulated and settings.engine.kind != "openai":
+        logger.error(IN_PROCESS_WORKERS.format(kind=settings.engine.kind, n=settings.workers))
+        return 2
+    if settings.workers > 1 and not settings.shared_state.redis_url:
+        logger.warning(MANY_WORKERS_NO_REDIS.format(n=settings.workers))
+    settings = with_demo_model(settings)
     backends = ", ".join(f"{b.name} ({b.kind})" for b in settings.backends.backends)
     if settings.simulated:
         logger.info(
@@ -91,16 +109,28 @@ def serve(args: argparse.Namespace) -> int:
     else:
         logger.info("serving on http://%s:%d: backends %s", settings.host, settings.port, backends)
     exit_zero_on_sigterm()
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        log_config=None,  # keep the logging `main` configured (JSON, request ids)
-        access_log=False,  # the request guard writes one structured access line per request
-        # SIGTERM: stop accepting, give in-flight requests this long, then exit 0
-        timeout_graceful_shutdown=settings.limits.graceful_shutdown_s,
-    )
+    # One way to serve, one worker or many: uvicorn imports the factory (in this process for one
+    # worker; in each spawned worker for more), which rebuilds these settings from the variable.
+    previous = os.environ.get(SETTINGS_ENV)
+    os.environ[SETTINGS_ENV] = settings.model_dump_json()
+    try:
+        uvicorn.run(
+            "serpsim_simulator.app:app_from_environment",
+            factory=True,
+            workers=settings.workers,  # explicit: uvicorn would read WEB_CONCURRENCY otherwise
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            log_config=None,  # keep the logging configured from the settings (JSON, request ids)
+            access_log=False,  # the request guard writes one structured access line per request
+            # SIGTERM: stop accepting, give in-flight requests this long, then exit 0 (every worker)
+            timeout_graceful_shutdown=settings.limits.graceful_shutdown_s,
+        )
+    finally:
+        if previous is None:
+            os.environ.pop(SETTINGS_ENV, None)
+        else:
+            os.environ[SETTINGS_ENV] = previous
     return 0
 
 
@@ -108,6 +138,11 @@ def serve_settings(args: argparse.Namespace) -> Settings:
     """The settings `serve` and `mcp` run with, the demo model filled in when none is configured."""
     settings = settings_from_args(args)
     configure_logging(settings.log_level, settings.log_format)
+    return with_demo_model(settings)
+
+
+def with_demo_model(settings: Settings) -> Settings:
+    """`settings` with the demo model filled in when an in-process engine has none configured."""
     if settings.simulated and settings.engine.kind != "openai" and not settings.engine.model:
         demo = ensure_demo_model()
         settings = settings.model_copy(update={"engine": settings.engine.model_copy(update={"model": str(demo)})})
@@ -181,6 +216,14 @@ def add_engine_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-level")
 
 
+def env_example(args: argparse.Namespace) -> int:
+    """Print every SERPSIM_* variable with its default and meaning (the simulator's part of .env.example)."""
+    from .env_doc import render
+
+    sys.stdout.write(render())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="serpsim-simulator", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -190,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int)
     add_engine_arguments(p)
     p.add_argument("--public-base-url")
+    p.add_argument("--workers", type=int, help="server processes on one port (engine openai or real backends only)")
     p.set_defaults(func=serve)
 
     p = sub.add_parser("mcp", help="serve the MCP web_search tool over stdio (HTTP: /mcp on `serve`)")
@@ -223,6 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=build_index)
+
+    p = sub.add_parser("env-example", help="print every SERPSIM_* variable with its default, for .env.example")
+    p.set_defaults(func=env_example)
 
     p = sub.add_parser("hash-key", help="print the sha256 digest of the key on stdin, for api_keys_file")
     p.set_defaults(func=hash_key)

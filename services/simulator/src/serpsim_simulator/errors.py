@@ -10,6 +10,9 @@
     ├── EngineFailed          503: generation raised
     └── EngineBadOutput       502: the engine answered something unusable
 
+StoreUnavailable (not an HTTP error): a shared store (Redis) could not answer; the caller applies
+its outage policy (limits refuse or admit, the cache misses, usage skips), so it never reaches a route.
+
 413 (body too large) and 504 (deadline) are rendered by `guard.RequestGuard`, outside routing.
 
 Routes never catch and re-wrap: handlers registered in `create_app` render errors as SerpApi's
@@ -30,6 +33,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 logger = logging.getLogger(__name__)
 
 MISSING_Q = "Missing query `q` parameter."
+
+
+class StoreUnavailable(Exception):
+    """A shared store (Redis) could not answer one operation (already counted and logged by its client)."""
 
 
 INVALID_KEY = "Invalid API key. Your API key should be here: https://serpapi.com/manage-api-key"

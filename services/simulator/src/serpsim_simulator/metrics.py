@@ -40,6 +40,10 @@ class Metrics:
         self.engine_failures = Counter(
             "serpsim_engine_failures", "Engine calls that failed, by kind (error, bad_output, unavailable)", ["kind"], registry=r
         )
+        self.shared_state_errors = Counter(
+            "serpsim_shared_state_errors", "Shared-state (Redis) operations answered degraded, by operation",
+            ["op"], registry=r,
+        )
 
         # Labelled children, looked up once: `.labels()` takes a lock and builds a key on every
         # call, which showed in the per-request overhead (bench/overhead.py).

@@ -17,6 +17,7 @@ from serpsim_protocol.prompts import PromptMode
 from .backends.settings import BackendsSettings
 
 EngineKind = Literal["transformers", "vllm", "openai"]
+OutagePolicy = Literal["closed", "open"]
 
 DEFAULT_HUB_MODEL = "sunhaonlp/Simulation_LLM_google_14B_V2"
 """ZeroSearch's recommended released simulator; used only when a user asks for it by id."""
@@ -141,7 +142,41 @@ class CacheSettings(BaseModel):
     path: str = Field(default_factory=_default_cache_path, description="SQLite file (`:memory:` for none).")
     ttl_s: float = Field(default=3600.0, gt=0, description="SerpApi keeps cached searches for an hour.")
     max_entries: int = Field(default=100_000, ge=1)
-    redis_url: str | None = Field(default=None, description="Set: Redis replaces SQLite (extra `[redis]`).")
+    redis_url: str | None = Field(
+        default=None,
+        description="Older name of shared_state.redis_url (kept working): set, Redis holds the cache and all shared state.",
+    )
+
+
+class SharedStateSettings(BaseModel):
+    """One Redis for every piece of state that must hold across workers and replicas: the result
+    cache, rate limits, usage (/account.json), the search archive and the SerpApi spend cap."""
+
+    redis_url: str | None = Field(
+        default=None,
+        description="e.g. redis://redis:6379/0 (extra `[redis]`). Unset: state is kept per process, and limits "
+        "are per process.",
+    )
+    key_prefix: str = Field(default="serpsim", min_length=1, description="Prefix of every key this service writes.")
+    limits_on_outage: OutagePolicy = Field(
+        default="closed",
+        description="Redis unreachable: `closed` refuses what the rate limits and the spend cap guard (503 with "
+        "Retry-After), `open` serves it unchecked (counted and logged). The cache misses, usage and the archive "
+        "skip, whichever is chosen.",
+    )
+    connect_timeout_s: float = Field(default=0.5, gt=0, description="Connecting to Redis; longer is an outage.")
+    timeout_s: float = Field(default=0.5, gt=0, description="One Redis command; longer is an outage.")
+    max_connections: int = Field(default=64, ge=1, description="Redis connections per process; more calls wait for one.")
+    retry_interval_s: float = Field(
+        default=1.0, ge=0, description="After a failure, Redis is not tried again for this long (answered degraded)."
+    )
+    error_log_interval_s: float = Field(
+        default=30.0, gt=0, description="An outage is logged at most once per interval, with the count since the last line."
+    )
+    archive_ttl_s: float = Field(default=86_400.0, gt=0, description="How long /searches/{id}.json stays answerable.")
+    usage_ttl_s: float = Field(
+        default=31 * 86_400.0, gt=0, description="An identity's usage counters are dropped after this long without a search."
+    )
 
 
 class CostSettings(BaseModel):
@@ -170,12 +205,31 @@ class Settings(BaseSettings):
     engine: EngineSettings = Field(default_factory=EngineSettings)
     simulation: SimulationSettings = Field(default_factory=SimulationSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
+    shared_state: SharedStateSettings = Field(default_factory=SharedStateSettings)
+    workers: int = Field(
+        default=1, ge=1,
+        description="Server processes on one port (`serve --workers`); more than one needs engine `openai` or real "
+        "backends only, and shared_state.redis_url for exact limits.",
+    )
     cost: CostSettings = Field(default_factory=CostSettings)
     search_store_size: int = Field(default=1000, ge=1, description="Recent searches kept for /searches/{id}.json (the archive).")
     log_level: str = "info"
     log_format: Literal["json", "text"] = "json"
     auth: AuthSettings = Field(default_factory=AuthSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
+
+    @model_validator(mode="after")
+    def _one_redis(self) -> Settings:
+        # One setting for all shared state; cache.redis_url is its older name and resolves to it.
+        shared, old = self.shared_state.redis_url, self.cache.redis_url
+        if shared and old and shared != old:
+            raise ValueError(
+                "shared_state.redis_url and cache.redis_url name different servers; set one "
+                "(SERPSIM_SHARED_STATE__REDIS_URL; SERPSIM_CACHE__REDIS_URL is its older name)"
+            )
+        if old and not shared:
+            self.shared_state.redis_url = old
+        return self
 
     @model_validator(mode="after")
     def _one_search_always_fits(self) -> Settings:

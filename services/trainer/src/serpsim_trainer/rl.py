@@ -28,6 +28,7 @@ Run directory layout (`serpsim.run_dir`):
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import os
 import signal
@@ -130,6 +131,7 @@ class RunPlan:
     launch_id: str
     env: dict[str, str] = field(default_factory=dict)
     cpu: bool = False
+    ray_address: str | None = None
 
     @property
     def config_path(self) -> Path:
@@ -253,10 +255,27 @@ def compose_verl_config(overrides: Sequence[str]) -> Any:
         GlobalHydra.instance().clear()
 
 
-def plan_run(config_file: str | Path, overrides: Sequence[str] = (), *, cpu: bool = False) -> RunPlan:
-    """Compose the full verl config and the search tool config for a run (no side effects)."""
+def ray_cluster_overrides(address: str, env: dict[str, str]) -> list[str]:
+    """verl's own entry to an existing Ray cluster: `main_ppo` calls `ray.init(**ray_kwargs.ray_init)`,
+    so the address joins it (as RAY_ADDRESS would), and the run's environment goes to every worker
+    on every node as runtime_env env_vars (raylets started by `ray start` never saw our environment;
+    the TaskRunner reads VERL_FILE_LOGGER_PATH there)."""
+    return [f"+ray_kwargs.ray_init.address={hydra_value(address)}",
+            *(f"+ray_kwargs.ray_init.runtime_env.env_vars.{key}={hydra_value(value)}" for key, value in sorted(env.items()))]
+
+
+def plan_run(
+    config_file: str | Path, overrides: Sequence[str] = (), *, cpu: bool = False, ray_address: str | None = None
+) -> RunPlan:
+    """Compose the full verl config and the search tool config for a run (no side effects).
+    `ray_address`: run on that existing Ray cluster instead of starting one."""
     from omegaconf import OmegaConf
 
+    if cpu and ray_address:
+        raise RunConfigError(
+            "--cpu starts its own one-machine Ray with a fake GPU; an existing cluster (--ray-address) brings its "
+            "own resources: use one or the other"
+        )
     path = resolve_config_file(config_file)
     serpsim_raw, verl_raw = load_run_config(path)
     serpsim_cli = [o for o in overrides if _split_override(o)[1].startswith("serpsim.")]
@@ -283,15 +302,6 @@ def plan_run(config_file: str | Path, overrides: Sequence[str] = (), *, cpu: boo
         f"+{sampler}.sampler_kwargs.report_path={hydra_value(str(run_dir / 'search_failure.json'))}",
         f"+{sampler}.sampler_kwargs.launch={hydra_value(launch_id)}",
     ]
-    merged = merge_overrides(ours, wiring, CPU_OVERRIDES if cpu else (), verl_cli)
-    config = compose_verl_config(merged)
-    check_trainer_support(config)
-
-    total_steps = config.trainer.total_training_steps
-    if total_steps is None:
-        raise RunConfigError("trainer.total_training_steps must be set: the curriculum's length is that number")
-    tool_config = render_tool_config(serpsim, int(total_steps), run_dir / "search_trace.jsonl", launch_id)
-
     env = {"TOKENIZERS_PARALLELISM": "false", "HYDRA_FULL_ERROR": "1",
            "VERL_FILE_LOGGER_PATH": str(run_dir / "metrics.jsonl")}
     if cpu:
@@ -300,8 +310,25 @@ def plan_run(config_file: str | Path, overrides: Sequence[str] = (), *, cpu: boo
                                                        CPU_PLATFORM_MODULE)
         for key, value in CPU_ENV_DEFAULTS.items():
             env[key] = os.environ.get(key, value)
+    cluster = ray_cluster_overrides(ray_address, env) if ray_address else []
+    merged = merge_overrides(ours, wiring, CPU_OVERRIDES if cpu else (), cluster, verl_cli)
+    config = compose_verl_config(merged)
+    check_trainer_support(config)
+    if ray_address:
+        ray_init = config.ray_kwargs.ray_init
+        given = [key for key in ("num_cpus", "num_gpus", "resources") if ray_init.get(key) is not None]
+        if given:
+            raise RunConfigError(
+                f"ray_kwargs.ray_init.{given[0]} is set, but Ray refuses resources when joining an existing cluster "
+                "(the cluster's nodes declare them); drop it with --ray-address"
+            )
+
+    total_steps = config.trainer.total_training_steps
+    if total_steps is None:
+        raise RunConfigError("trainer.total_training_steps must be set: the curriculum's length is that number")
+    tool_config = render_tool_config(serpsim, int(total_steps), run_dir / "search_trace.jsonl", launch_id)
     return RunPlan(config=config, serpsim=serpsim, run_dir=run_dir, tool_config=tool_config,
-                   overrides=merged, launch_id=launch_id, env=env, cpu=cpu)
+                   overrides=merged, launch_id=launch_id, env=env, cpu=cpu, ray_address=ray_address)
 
 
 def check_trainer_support(config: Any) -> None:
@@ -518,16 +545,39 @@ def _verl_validate(plan: RunPlan) -> str:
 # ---------------------------------------------------------------- launch
 
 
+def launch_command(plan: RunPlan) -> list[str]:
+    """verl's own entry point on the saved config; with a Ray address it joins that cluster."""
+    return [sys.executable, "-m", "verl.trainer.main_ppo", f"--config-path={plan.run_dir}", "--config-name=config",
+            f"hydra.run.dir={plan.run_dir / 'hydra'}", "hydra.output_subdir=null"]
+
+
+def cluster_summary(plan: RunPlan) -> list[str]:
+    """What a launch on an existing Ray cluster would do (the dry run prints it; nothing is contacted)."""
+    cfg = plan.config
+    ray_init = cfg.ray_kwargs.ray_init
+    gpus = int(cfg.trainer.nnodes) * int(cfg.trainer.n_gpus_per_node)
+    env_vars = dict(ray_init.runtime_env.get("env_vars") or {})
+    return [
+        f"ray cluster: {ray_init.address} (not contacted in a dry run); verl joins it itself: "
+        "ray.init(**ray_kwargs.ray_init) in main_ppo",
+        f"ray runtime_env env_vars (every worker, every node): {json.dumps(env_vars, sort_keys=True)}",
+        f"ray resources: {gpus} GPUs ({cfg.trainer.nnodes} nodes x {cfg.trainer.n_gpus_per_node}) from the cluster; "
+        "no num_cpus/num_gpus in ray_init",
+        f"run dir {plan.run_dir}: must be storage every node mounts at this path (checkpoints, metrics, traces)",
+        f"would run here (the driver): {' '.join(launch_command(plan))}",
+    ]
+
+
 def launch(plan: RunPlan) -> int:
     """Run verl's `main_ppo` on the saved config; return its exit code. Resumes from the run
     directory's latest checkpoint (`trainer.resume_mode=auto`). Raises `SearchFailureRateExceeded`
     when this launch was stopped by the search-failure bound."""
     write_run_files(plan)
     _rotate(plan.metrics_path)
-    cmd = [sys.executable, "-m", "verl.trainer.main_ppo", f"--config-path={plan.run_dir}", "--config-name=config",
-           f"hydra.run.dir={plan.run_dir / 'hydra'}", "hydra.output_subdir=null"]
+    cmd = launch_command(plan)
     env = {**os.environ, **plan.env}
-    logger.info("launching verl (%s, launch %s): %s", "cpu" if plan.cpu else "gpu", plan.launch_id, " ".join(cmd))
+    where = f"ray cluster {plan.ray_address}" if plan.ray_address else "cpu" if plan.cpu else "gpu"
+    logger.info("launching verl (%s, launch %s): %s", where, plan.launch_id, " ".join(cmd))
     proc = subprocess.Popen(cmd, env=env, start_new_session=True)
     try:
         rc = proc.wait()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from fastapi import APIRouter
@@ -31,9 +32,9 @@ def catalogue(service: SearchService) -> list[dict[str, Any]]:
 
 
 @router.get("/healthz")
-async def healthz() -> dict[str, str]:
-    """The process is up and serving HTTP."""
-    return {"status": "ok"}
+async def healthz() -> dict[str, str | int]:
+    """The process is up and serving HTTP; `pid` tells the workers of `serve --workers` apart."""
+    return {"status": "ok", "pid": os.getpid()}
 
 
 @router.get("/readyz")

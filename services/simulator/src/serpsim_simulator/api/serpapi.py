@@ -225,7 +225,7 @@ async def search(request: Request) -> Response:
     started = time.time()
     (result,) = await service.run([search_query(params)], identity)
     response = serpapi_response(params, query, base_url_of(request), result, started, state.settings.simulation.max_pages)
-    service.keep(response["search_metadata"]["id"], response)
+    await service.keep(response["search_metadata"]["id"], response)
     if params.output == "html":
         return HTMLResponse(render_html(response))
     return OrjsonResponse(response)
@@ -234,7 +234,7 @@ async def search(request: Request) -> Response:
 @router.get("/searches/{search_id}", response_model=SearchResponse, responses=SEARCH_RESPONSES, response_model_exclude_none=True)
 async def archived_search(search_id: str, service: SearchDep, _: KeyDep) -> Any:
     """A recent search again, by `search_metadata.id`: `.json` (or no suffix) as JSON, `.html` as a page."""
-    response = service.archived(search_id)
+    response = await service.archived(search_id)
     if search_id.endswith(".html"):
         return HTMLResponse(render_html(response))
     return JSONResponse(response)
@@ -273,8 +273,7 @@ async def account(
     """The caller's own usage (by its key however presented, or its address on an open server),
     with SerpApi's Account API field names where they exist. Searches left count down the
     hourly quota when one is configured; there is no monthly plan."""
-    counters = accounts.usage(identity)
-    last_hour = accounts.last_hour(identity)
+    counters, last_hour = await accounts.report(identity)
     per_hour = settings.limits.rate_per_hour or None
     left = max(0, per_hour - last_hour) if per_hour is not None else None
     return AccountResponse(

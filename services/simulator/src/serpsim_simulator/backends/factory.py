@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+from ..settings import OutagePolicy
 from .base import Backend
 from .settings import CorpusBackendSettings, SerpApiBackendSettings
 
 
-def make_backend(settings: CorpusBackendSettings | SerpApiBackendSettings) -> Backend:
-    """An unstarted backend; `await backend.start()` loads it and raises start-up errors."""
+def make_backend(
+    settings: CorpusBackendSettings | SerpApiBackendSettings,
+    shared_spend: Callable[[SerpApiBackendSettings], Any] | None = None,
+    on_outage: OutagePolicy = "closed",
+) -> Backend:
+    """An unstarted backend; `await backend.start()` loads it and raises start-up errors.
+    `shared_spend` builds a paid backend's spend cap in the shared state (Redis), if configured."""
     if isinstance(settings, CorpusBackendSettings):
         from .corpus.backend import CorpusBackend
 
@@ -15,5 +24,6 @@ def make_backend(settings: CorpusBackendSettings | SerpApiBackendSettings) -> Ba
     if isinstance(settings, SerpApiBackendSettings):
         from .serpapi.backend import SerpApiBackend
 
-        return SerpApiBackend(settings)
+        spend = shared_spend(settings) if shared_spend is not None else None
+        return SerpApiBackend(settings, spend=spend, on_outage=on_outage)
     raise TypeError(f"no real backend of kind {getattr(settings, 'kind', settings)!r}")

@@ -3,7 +3,10 @@
     query.py     SearchQuery: one search, as every shape asks for it
     result.py    SearchResult: one query's hits, which backend answered, what it cost
     service.py   SearchService.run: backend choice, per-kind rules, admission, cache, usage, archive
-    accounts.py  per-identity usage and limits (searches, generations)
-    cache.py     the result cache (SQLite, Redis) for every backend
+    accounts.py  per-identity usage and limits (searches, generations) over an AccountStore
+    cache.py     the result cache (SQLite; Redis in shared_state/) for every backend
     archive.py   recent responses by id (SerpApi's Search Archive API)
+
+Accounts, cache and archive each have an in-process store here and a Redis store in
+`shared_state/` (same interface, same answers), chosen at start-up by `shared_state.redis_url`.
 """

@@ -2,8 +2,10 @@
 by id, whichever backend answered them.
 
 `Archive` is the interface the search service holds; `MemoryArchive` keeps the newest
-`capacity` responses in this process (older ones are forgotten: SerpApi answers 404/410). A
-shared store (Redis) implements the same two methods.
+`capacity` responses in this process (older ones are forgotten: SerpApi answers 404/410);
+`shared_state.archive.RedisArchive` keeps them in Redis, so any worker or replica answers a
+search another one made. Either may raise `StoreUnavailable` (Redis down): a put is then
+skipped, a get answered 503 by the service.
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ from typing import Any, Protocol
 
 
 class Archive(Protocol):
-    def put(self, search_id: str, response: dict[str, Any]) -> None: ...
+    async def put(self, search_id: str, response: dict[str, Any]) -> None: ...
 
-    def get(self, search_id: str) -> dict[str, Any] | None: ...
+    async def get(self, search_id: str) -> dict[str, Any] | None: ...
 
 
 class MemoryArchive:
@@ -23,13 +25,13 @@ class MemoryArchive:
         self.capacity = capacity
         self._items: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
-    def put(self, search_id: str, response: dict[str, Any]) -> None:
+    async def put(self, search_id: str, response: dict[str, Any]) -> None:
         self._items[search_id] = response
         self._items.move_to_end(search_id)
         while len(self._items) > self.capacity:
             self._items.popitem(last=False)
 
-    def get(self, search_id: str) -> dict[str, Any] | None:
+    async def get(self, search_id: str) -> dict[str, Any] | None:
         return self._items.get(search_id)
 
     def __len__(self) -> int:

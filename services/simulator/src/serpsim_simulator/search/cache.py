@@ -12,9 +12,9 @@ searches for an hour: within the TTL the same unseeded query returns the same do
 Clients that want a fresh sample send `no_cache=true` (the read is skipped, the result still
 written) or a seed.
 
-Stores: SQLite (embedded default, one file, WAL) and Redis (`cache.redis_url`, extra `[redis]`),
-behind `ResultCache` (get, put, aclose), so another store replaces either without touching the
-search path.
+Stores: SQLite (embedded default, one file, WAL) and Redis (`shared_state/cache.py`, when
+`shared_state.redis_url` is set), behind `ResultCache` (get, put, aclose), so another store
+replaces either without touching the search path.
 """
 
 from __future__ import annotations
@@ -261,36 +261,12 @@ class SqliteCache:
         self._db.close()
 
 
-class RedisCache:
-    """Redis (`redis.asyncio`): entries expire by TTL; the size bound is Redis's own `maxmemory`
-    with an LRU policy, which shared deployments set on the server."""
-
-    PREFIX = "serpsim:result:"
-
-    def __init__(self, url: str, ttl_s: float, client: Any | None = None) -> None:
-        if client is None:
-            import redis.asyncio as aioredis  # optional dependency: serpsim-simulator[redis]
-
-            client = aioredis.from_url(url)
-        self.ttl_s = ttl_s
-        self._redis = client
-
-    async def get(self, key: str) -> CachedResult | None:
-        raw = await self._redis.get(self.PREFIX + key)
-        return None if raw is None else CachedResult.loads(raw)
-
-    async def put(self, key: str, value: CachedResult) -> None:
-        await self._redis.set(self.PREFIX + key, value.dumps(), px=max(1, int(self.ttl_s * 1000)))
-
-    async def aclose(self) -> None:
-        await self._redis.aclose()
-
-
-def build_cache(settings: CacheSettings) -> ResultCache:
+def build_cache(settings: CacheSettings, shared: ResultCache | None = None) -> ResultCache:
+    """The configured cache: none, the shared one (Redis, when shared state is configured), or SQLite."""
     if not settings.enabled:
         return NullCache()
-    if settings.redis_url:
-        logger.info("result cache: redis at %s (ttl %.0fs)", settings.redis_url, settings.ttl_s)
-        return RedisCache(settings.redis_url, settings.ttl_s)
+    if shared is not None:
+        logger.info("result cache: the shared state's Redis (ttl %.0fs)", settings.ttl_s)
+        return shared
     logger.info("result cache: sqlite at %s (ttl %.0fs, at most %d entries)", settings.path, settings.ttl_s, settings.max_entries)
     return SqliteCache(settings.path, settings.ttl_s, settings.max_entries)

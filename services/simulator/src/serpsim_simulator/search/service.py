@@ -25,20 +25,22 @@ Errors are `SimulatorError`s (errors.py), which every shape renders in its own p
 The archive (`keep`, `archived`) stores a rendered response by id for shapes that have one
 (SerpApi's Search Archive API); the shape calls `keep` after rendering.
 
-Accounts, cache and archive are held through narrow interfaces (`Accounts.admit/record`,
-`ResultCache.get/put`, `Archive.put/get`), so a shared implementation of each (Redis) replaces
-the in-process one without changing this module.
+Accounts, cache and archive are held through narrow interfaces (`Accounts.admit/record` over an
+`AccountStore`, `ResultCache.get/put`, `Archive.put/get`); the in-process implementations and
+the shared ones (shared_state/, Redis) are interchangeable stores behind them, and this module
+does not know which it holds.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from typing import Any
 
 from serpsim_protocol.prompts import generations_for
 
 from ..backends.base import REAL_KINDS, Backend, BackendResult
-from ..errors import InvalidParameter, NotFound
+from ..errors import InvalidParameter, NotFound, Overloaded, StoreUnavailable
 from .accounts import Accounts
 from .archive import Archive
 from .cache import CachedResult, NullCache, ResultCache, cache_key
@@ -46,6 +48,7 @@ from .query import SearchQuery
 from .result import SearchResult
 
 ARCHIVE_MISSING = "Search not found or expired."
+ARCHIVE_UNAVAILABLE = "The search archive cannot be read right now. Please retry shortly."
 
 
 def max_generations(query: SearchQuery) -> int:
@@ -109,7 +112,7 @@ class SearchService:
         for query, backend in zip(queries, chosen):
             self.check(query, backend)
         generations = sum(max_generations(q) for q, b in zip(queries, chosen) if b.kind == "simulated")
-        self.accounts.admit(identity, len(queries), generations)
+        await self.accounts.admit(identity, len(queries), generations)
 
         results: list[SearchResult | None] = [None] * len(queries)
         groups: dict[str, list[int]] = {}
@@ -118,8 +121,7 @@ class SearchService:
         for name, rows in groups.items():
             await self._answer(self.backends[name], [queries[i] for i in rows], rows, results)
         out: list[SearchResult] = results  # type: ignore[assignment]
-        for result in out:
-            self.accounts.record(identity, result)
+        await self.accounts.record(identity, out)
         return out
 
     async def _answer(
@@ -157,16 +159,22 @@ class SearchService:
             usage=answer.usage, cached=cached, total_results=answer.total_results,
         )
 
-    def keep(self, search_id: str, response: dict[str, Any]) -> None:
-        """Archive a rendered response under its id (SerpApi's Search Archive API)."""
+    async def keep(self, search_id: str, response: dict[str, Any]) -> None:
+        """Archive a rendered response under its id (SerpApi's Search Archive API); skipped
+        (counted, logged) when a shared archive cannot be reached: the search itself was served."""
         if self.archive is not None:
-            self.archive.put(search_id, response)
+            with suppress(StoreUnavailable):
+                await self.archive.put(search_id, response)
 
-    def archived(self, search_id: str) -> dict[str, Any]:
-        """An archived response by id (`.json`/`.html` suffix allowed); 404 when unknown or dropped."""
+    async def archived(self, search_id: str) -> dict[str, Any]:
+        """An archived response by id (`.json`/`.html` suffix allowed); 404 when unknown or
+        dropped, 503 when a shared archive cannot be reached."""
         found = None
         if self.archive is not None:
-            found = self.archive.get(search_id.removesuffix(".json").removesuffix(".html"))
+            try:
+                found = await self.archive.get(search_id.removesuffix(".json").removesuffix(".html"))
+            except StoreUnavailable:
+                raise Overloaded(ARCHIVE_UNAVAILABLE, headers={"Retry-After": "1"}) from None
         if found is None:
             raise NotFound(ARCHIVE_MISSING)
         return found

@@ -1,4 +1,4 @@
-"""`serpsim-train rl --config FILE [--cpu] [--dry-run] [overrides...]`: train with verl."""
+"""`serpsim-train rl --config FILE [--cpu | --ray-address ADDRESS] [--dry-run] [overrides...]`: train with verl."""
 
 from __future__ import annotations
 
@@ -19,19 +19,26 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--config", required=True, help="run config YAML, or grpo | ppo | reinforce_pp")
     parser.add_argument("--cpu", action="store_true", help="train on CPU (vLLM-CPU rollout, FSDP2 over gloo)")
-    parser.add_argument("--dry-run", action="store_true", help="compose and import everything, then exit")
+    parser.add_argument(
+        "--ray-address", metavar="ADDRESS",
+        help="run on this existing Ray cluster (HEAD:6379 from a cluster node, ray://HEAD:10001 from outside, or "
+        "auto on a node): verl's main_ppo joins it through ray_kwargs.ray_init.address, as with RAY_ADDRESS",
+    )
+    parser.add_argument("--dry-run", action="store_true", help="compose and import everything, print what would run, exit")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. trainer.total_training_steps=10")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..failure_bound import SearchFailureRateExceeded
-    from ..rl import RunConfigError, dry_run, launch, plan_run, write_run_files
+    from ..rl import RunConfigError, cluster_summary, dry_run, launch, plan_run, write_run_files
 
     try:
-        plan = plan_run(args.config, args.overrides, cpu=args.cpu)
+        plan = plan_run(args.config, args.overrides, cpu=args.cpu, ray_address=args.ray_address)
         if args.dry_run:
             summary = dry_run(plan)
+            if plan.ray_address:
+                summary += cluster_summary(plan)
             write_run_files(plan)
             lines = [f"dry run ok: {args.config}", *(f"  {line}" for line in summary),
                      f"  composed config: {plan.config_path}"]

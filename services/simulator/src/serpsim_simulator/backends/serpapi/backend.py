@@ -5,17 +5,19 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import orjson
 
-from ...errors import EngineUnavailable, InvalidParameter, SimulatorError
+from ...errors import EngineUnavailable, InvalidParameter, Overloaded, SimulatorError, StoreUnavailable
+from ...settings import OutagePolicy
 from ..base import BackendResult, Hit
 from ..errors import BackendConfigError, UpstreamBadResponse
 from ..settings import SerpApiBackendSettings
 from .client import SerpApiClient, billed
-from .spend import SpendCap
+from .spend import SPEND_UNAVAILABLE, SpendCap, SpendStore
 
 if TYPE_CHECKING:
     from ...search.query import SearchQuery
@@ -56,13 +58,20 @@ class SerpApiBackend:
 
     def __init__(
         self, settings: SerpApiBackendSettings, environ: Mapping[str, str] | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: httpx.AsyncBaseTransport | None = None, spend: SpendStore | None = None,
+        on_outage: OutagePolicy = "closed",
     ) -> None:
+        """`spend`: the shared spend cap (Redis) when shared state is configured; else this
+        machine's file (`spend_file`). `on_outage`: a shared cap that cannot answer refuses (503,
+        `closed`) or lets the search through uncounted (`open`)."""
         self.settings = settings
         self.name = settings.name
         self._environ = os.environ if environ is None else environ
         self._transport = transport
-        self.spend = SpendCap(settings.name, settings.searches_per_hour, settings.searches_per_month, settings.spend_file)
+        self.spend: SpendStore = spend if spend is not None else SpendCap(
+            settings.name, settings.searches_per_hour, settings.searches_per_month, settings.spend_file
+        )
+        self.on_outage = on_outage
         self.client: SerpApiClient | None = None
 
     async def start(self) -> None:
@@ -92,7 +101,7 @@ class SerpApiBackend:
     def query_key(self, query: SearchQuery) -> tuple[Any, ...]:
         return (query.query, query.num, query.offset)
 
-    async def _one(self, query: str, num: int, offset: int, token: float) -> BackendResult:
+    async def _one(self, query: str, num: int, offset: int, token: Any) -> BackendResult:
         assert self.client is not None
         s = self.settings
         params = {**s.params, "engine": s.engine, "q": query, "num": str(num), "start": str(offset), "output": "json"}
@@ -100,8 +109,9 @@ class SerpApiBackend:
             body = await self.client.search(params)
         except SimulatorError as exc:
             # A timeout or a garbled answer may have run (and been billed): it stays counted.
-            if not billed(exc):
-                await asyncio.to_thread(self.spend.refund, token)
+            if not billed(exc) and token is not None:
+                with suppress(StoreUnavailable):
+                    await self.spend.refund(token)
             raise
         return hits_from_response(query, body, offset, num)
 
@@ -114,7 +124,12 @@ class SerpApiBackend:
             if q.offset < 0:
                 raise InvalidParameter("Invalid `start` parameter: at least 0.")
         # The whole batch fits in the cap or none of it is sent.
-        token = await asyncio.to_thread(self.spend.reserve, len(queries))
+        try:
+            token = await self.spend.reserve(len(queries))
+        except StoreUnavailable:
+            if self.on_outage == "closed":
+                raise Overloaded(SPEND_UNAVAILABLE, headers={"Retry-After": "1"}) from None
+            token = None  # sent uncounted: the store's client counted and logged the outage
         outcomes = await asyncio.gather(
             *(self._one(q.query, q.num, q.offset, token) for q in queries), return_exceptions=True
         )

@@ -6,14 +6,19 @@ a malformed answer stays counted, since SerpApi may have run and billed the sear
 cap: a 429 with Retry-After, as SerpApi itself answers when a plan runs out, never a silent
 pass to the upstream.
 
-The counts persist in a small JSON file (one entry per backend name) guarded by a file lock,
-so restarts and several server processes on one machine share one budget. The month is the
-calendar month in UTC (SerpApi's plans renew on the billing date; a calendar month is the
-closest a server can know); the hour is the last 3600 s.
+`SpendCap` keeps the counts in a small JSON file (one entry per backend name) guarded by a file
+lock, so restarts and several server processes on one machine share one budget;
+`shared_state.spend.RedisSpendCap` keeps them in Redis (one Lua script), so every worker and
+replica shares it. Both answer through `SpendStore` with the same decisions and messages
+(`refuse_month`, `refuse_hour`). The month is the calendar month in UTC (SerpApi's plans renew
+on the billing date; a calendar month is the closest a server can know); the hour is the last
+3600 s. A Redis store that cannot answer raises `StoreUnavailable`: the backend refuses (503)
+or sends the search uncounted, per `shared_state.limits_on_outage`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import calendar
 import fcntl
 import json
@@ -23,21 +28,52 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ...errors import RateLimited
 
 HOUR_S = 3600.0
+SPEND_UNAVAILABLE = "The SerpApi spend cap cannot be checked right now. Please retry shortly."
 
 
-def _month(ts: float) -> str:
+class SpendStore(Protocol):
+    async def reserve(self, searches: int = 1) -> Any:
+        """Count `searches` now, all or none, or raise `RateLimited` (429); a token for `refund`."""
+        ...
+
+    async def refund(self, token: Any) -> None:
+        """Give back one search of the reservation `token` (SerpApi answered an error it does not bill)."""
+        ...
+
+    async def usage(self) -> dict[str, int]: ...
+
+
+def month_name(ts: float) -> str:
     return time.strftime("%Y-%m", time.gmtime(ts))
 
 
-def _seconds_to_next_month(ts: float) -> int:
+def month_end(ts: float) -> int:
+    """The unix time the UTC month of `ts` ends."""
     t = time.gmtime(ts)
     year, month = (t.tm_year + 1, 1) if t.tm_mon == 12 else (t.tm_year, t.tm_mon + 1)
-    return max(1, int(calendar.timegm((year, month, 1, 0, 0, 0)) - ts) + 1)
+    return calendar.timegm((year, month, 1, 0, 0, 0))
+
+
+def refuse_month(count: int, searches: int, per_month: int, now: float) -> RateLimited:
+    return RateLimited(
+        f"SerpApi spend cap reached: {count} searches this month, {searches} more "
+        f"would pass searches_per_month={per_month}.",
+        headers={"Retry-After": str(max(1, int(month_end(now) - now) + 1))},
+    )
+
+
+def refuse_hour(count: int, searches: int, per_hour: int, oldest: float, now: float) -> RateLimited:
+    wait = int(HOUR_S - (now - oldest)) + 1
+    return RateLimited(
+        f"SerpApi spend cap reached: {count} searches in the last hour, {searches} more "
+        f"would pass searches_per_hour={per_hour}.",
+        headers={"Retry-After": str(max(1, wait))},
+    )
 
 
 class SpendCap:
@@ -73,42 +109,40 @@ class SpendCap:
                 tmp.replace(self.path)
 
     def _prune(self, entry: dict[str, Any], now: float) -> None:
-        if entry.get("month") != _month(now):
-            entry["month"], entry["month_count"] = _month(now), 0
+        if entry.get("month") != month_name(now):
+            entry["month"], entry["month_count"] = month_name(now), 0
         entry["hour"] = [t for t in entry.get("hour", []) if now - t < HOUR_S]
 
-    def reserve(self, searches: int = 1) -> float:
-        """Count `searches` searches now, all or none, or raise `RateLimited` (429) when they
-        would pass the cap. Returns a token for `refund`."""
+    async def reserve(self, searches: int = 1) -> float:
+        """`SpendStore.reserve` (the file lock is taken in a thread)."""
+        return await asyncio.to_thread(self._reserve, searches)
+
+    async def refund(self, token: float) -> None:
+        await asyncio.to_thread(self._refund, token)
+
+    async def usage(self) -> dict[str, int]:
+        return await asyncio.to_thread(self._usage)
+
+    def _reserve(self, searches: int) -> float:
         now = self.clock()
         with self._state() as entry:
             self._prune(entry, now)
             if entry["month_count"] + searches > self.per_month:
-                raise RateLimited(
-                    f"SerpApi spend cap reached: {entry['month_count']} searches this month, {searches} more "
-                    f"would pass searches_per_month={self.per_month}.",
-                    headers={"Retry-After": str(_seconds_to_next_month(now))},
-                )
+                raise refuse_month(entry["month_count"], searches, self.per_month, now)
             if len(entry["hour"]) + searches > self.per_hour:
-                wait = int(HOUR_S - (now - min(entry["hour"], default=now))) + 1
-                raise RateLimited(
-                    f"SerpApi spend cap reached: {len(entry['hour'])} searches in the last hour, {searches} more "
-                    f"would pass searches_per_hour={self.per_hour}.",
-                    headers={"Retry-After": str(max(1, wait))},
-                )
+                raise refuse_hour(len(entry["hour"]), searches, self.per_hour, min(entry["hour"], default=now), now)
             entry["month_count"] += searches
             entry["hour"].extend([now] * searches)
         return now
 
-    def refund(self, token: float) -> None:
-        """Give back a search SerpApi did not bill (it answered with an error status)."""
+    def _refund(self, token: float) -> None:
         with self._state() as entry:
             if token in entry.get("hour", []):
                 entry["hour"].remove(token)
-            if entry.get("month") == _month(token) and entry.get("month_count", 0) > 0:
+            if entry.get("month") == month_name(token) and entry.get("month_count", 0) > 0:
                 entry["month_count"] -= 1
 
-    def usage(self) -> dict[str, int]:
+    def _usage(self) -> dict[str, int]:
         now = self.clock()
         with self._state() as entry:
             self._prune(entry, now)
