@@ -33,7 +33,9 @@ install_one() {
     local t0=$SECONDS
     rm -rf "$venv"
     "$PYTHON" -m venv "$venv"
-    "$venv/bin/pip" install -q --disable-pip-version-check -c requirements/constraints.txt \
+    # --no-compile: these venvs hold large libraries (LangChain, litellm, the Google API client)
+    # of which the tests import a small part; byte-compiling all of it was most of the install.
+    "$venv/bin/pip" install -q --disable-pip-version-check --no-compile -c requirements/constraints.txt \
         -r "$reqs" -r requirements/test.txt
     if "$venv/bin/python" -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("torch") is None)'; then
         echo "client-$name: torch was pulled into $venv; client environments must not hold it" >&2
@@ -43,7 +45,13 @@ install_one() {
     echo "client-$name: installed in $((SECONDS - t0)) s ($venv)"
 }
 
+# The environments are independent: build them side by side, and fail if any failed.
+pids=()
 for name in "${@:-${ALL[@]}}"; do
     [[ -f "requirements/client-$name.txt" ]] || { echo "no requirements/client-$name.txt" >&2; exit 2; }
-    install_one "$name"
+    install_one "$name" &
+    pids+=($!)
 done
+status=0
+for pid in "${pids[@]}"; do wait "$pid" || status=1; done
+exit $status
