@@ -15,4 +15,8 @@ COMMANDS: tuple[str, ...] = (
     "build_sft",
     "sft_sim",
     "eval_sim",
+    "plot",
+    "mini_world",
+    "mini_policy",
+    "mini_probe",
 )
