@@ -60,6 +60,7 @@ class Reader:
     def __init__(self, world_dir: Path) -> None:
         self.passages = [json.loads(line) for line in (world_dir / "corpus.jsonl").read_text().splitlines()]
         self.by_title = {p["title"]: p for p in self.passages}
+        self.by_id = {p["id"]: p for p in self.passages}
 
     def stating(self, subject: str, relation: str) -> list[str]:
         """Ids of every passage with a sentence stating `relation` of `subject`."""

@@ -95,6 +95,7 @@ def plot_runs(runs: Sequence[RunCurves], out: Path, *, metric: str = REWARD_METR
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=120)
     noise_ax = ax.twinx() if any(r.p_noisy for r in runs) else None
@@ -109,6 +110,7 @@ def plot_runs(runs: Sequence[RunCurves], out: Path, *, metric: str = REWARD_METR
             noise_ax.plot(noisy_steps, [run.p_noisy[s] for s in noisy_steps], linestyle="--", color=color, alpha=0.6,
                           label=f"{run.label}: p(noisy)")
     ax.set_xlabel("training step")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(f"training reward ({metric})")
     ax.grid(alpha=0.3)
     handles, labels = ax.get_legend_handles_labels()

@@ -20,7 +20,9 @@ def add_parser(subparsers: Any) -> None:
     )
     p.add_argument("world", type=Path, help="a `serpsim-train mini-world` directory")
     p.add_argument("out", type=Path, help="model directory to write (replaced)")
-    p.add_argument("--steps", type=int, default=defaults.steps)
+    p.add_argument("--copy-steps", type=int, default=defaults.copy_steps,
+                   help="steps of the copy stage that precedes the demonstrations (0: none)")
+    p.add_argument("--steps", type=int, default=defaults.steps, help="steps of tag-protocol demonstrations")
     p.add_argument("--batch-size", type=int, default=defaults.batch_size)
     p.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
     p.add_argument("--seed", type=int, default=defaults.seed)
@@ -30,10 +32,10 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..mini.warmup import WarmupSettings, warm_up_policy
 
-    if args.steps < 1 or args.batch_size < 1:
-        sys.stderr.write("mini-policy: --steps and --batch-size must be >= 1\n")
+    if args.steps < 1 or args.batch_size < 1 or args.copy_steps < 0:
+        sys.stderr.write("mini-policy: --steps and --batch-size must be >= 1, --copy-steps >= 0\n")
         return 2
-    settings = WarmupSettings(steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
+    settings = WarmupSettings(copy_steps=args.copy_steps, steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
                               seed=args.seed)
     try:
         marker = warm_up_policy(args.world, args.out, settings)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -41,11 +42,18 @@ THINK_DIRECT = "<think> I know this. </think>\n<answer> {answer} </answer>"
 THINK_QUOTE_ANSWER = "<think> {quote} </think>\n<answer> {answer} </answer>"
 THINK_QUOTE_SEARCH = "<think> {quote} </think>\n<search> {query} </search>"
 DOCS_PER_SEARCH = 5
+MAX_COPY_PREFIX = 64
 
 
 @dataclass(frozen=True)
 class WarmupSettings:
-    steps: int = 600
+    copy_steps: int = 1000
+    """Steps of the copy stage (see `copy_item`), before the protocol's demonstrations."""
+    copy_batch_size: int = 32
+    steps: int = 900
+    """Steps of the protocol stage; every `copy_every`-th of them is a copy batch (without it, the
+    demonstrations erase the copying: a model that saw none after its copy stage copies nothing)."""
+    copy_every: int = 3
     batch_size: int = 16
     learning_rate: float = 2e-3
     direct_share: float = 0.15
@@ -54,6 +62,10 @@ class WarmupSettings:
     """Share of searches whose query is the named entity rather than the whole question."""
     gold_first_share: float = 0.5
     """Share of result lists with the gold passage at rank 1 (else at a random rank)."""
+    rename_share: float = 0.7
+    """Share of demonstrations whose names and years are swapped for others of the world (see
+    `WorldDocs.rename`): the same reading, with nothing to memorise, so the policy learns to copy
+    what it reads rather than the names it saw most."""
     hidden_size: int = 256
     layers: int = 4
     heads: int = 8
@@ -79,6 +91,35 @@ class WorldDocs:
         for pid, name in self.entity_of.items():
             self.by_kind.setdefault(kinds[name], []).append(pid)
         self.kind_of = {pid: kinds[name] for pid, name in self.entity_of.items()}
+        self.names_by_kind: dict[str, list[str]] = {}
+        for name, kind in kinds.items():
+            self.names_by_kind.setdefault(kind, []).append(name)
+        self.kind_of_name = kinds
+        # No world name contains another (names.NameRegistry), so one alternation finds each whole.
+        self._names_re = re.compile(r"\b(" + "|".join(re.escape(n) for n in sorted(kinds, key=len, reverse=True))
+                                    + r")\b|\b(1[89]\d\d|20[0-2]\d)\b")
+
+    def rename(self, texts: Sequence[str], rng: random.Random) -> list[str]:
+        """`texts` with every entity name replaced by another name of the same kind, and every year
+        by another year, consistently across the texts (a fresh mapping per call, never a name to
+        itself)."""
+        mapping: dict[str, str] = {}
+        used: set[str] = set()
+
+        def substitute(match: re.Match[str]) -> str:
+            old = match.group(0)
+            if old not in mapping:
+                pool = self.names_by_kind[self.kind_of_name[old]] if match.group(1) else None
+                new = old
+                for _ in range(50):  # another name (or year), not yet given to another
+                    if new != old and new not in used:
+                        break
+                    new = rng.choice(pool) if pool else str(rng.randint(1850, 2020))
+                mapping[old] = new
+                used.add(new)
+            return mapping[old]
+
+        return [self._names_re.sub(substitute, t) for t in texts]
 
     def text(self, pid: str) -> str:
         return self.corpus[pid]["text"]
@@ -116,12 +157,35 @@ class WorldDocs:
         return "\n".join(f"Doc {i}: {self.text(p)}" for i, p in enumerate(pids, start=1))
 
 
+def copy_item(token_ids: Sequence[int], separator: Sequence[int], rng: random.Random,
+              max_prefix: int = 64) -> tuple[list[int], list[int]]:
+    """Random tokens, a span of 4 to 16 random tokens, a separator; the target is the span again.
+
+    A pretrained LLM arrives able to copy from its context; a random-weight one learns it from the
+    protocol's few copies only after thousands of steps (it memorises the commonest names instead).
+    Copying random spans builds that ability quickly (a 2-layer model: ~1,000 steps); the random
+    prefix puts the span at varying distances, as a question's entity sits before the answer.
+    """
+    vocab = list(token_ids)
+    span = rng.sample(vocab, rng.randint(4, 16))
+    prefix = rng.sample(vocab, rng.randint(0, max_prefix))
+    return [*prefix, *span, *separator], span
+
+
+@dataclass(frozen=True)
+class Demonstration:
+    question: str
+    turns: list[str]
+    observations: list[str]
+    """Observation k follows turn k (the last turn, an answer, has none)."""
+
+
 def demonstration(question: dict[str, Any], docs: WorldDocs, settings: WarmupSettings,
-                  rng: random.Random) -> tuple[list[str], list[str]]:
-    """One trajectory as (policy turns, observations): observation k follows turn k."""
+                  rng: random.Random) -> Demonstration:
+    """One trajectory for a training question (see the module docstring)."""
     answer = question["golden_answers"][0]
     if rng.random() < settings.direct_share:
-        return [THINK_DIRECT.format(answer=answer)], []
+        return Demonstration(question["question"], [THINK_DIRECT.format(answer=answer)], [])
     query = question["entity"] if rng.random() < settings.entity_query_share else question["question"]
     turns = [THINK_SEARCH.format(query=query)]
     observations = [information_block(docs.docs_text(
@@ -131,23 +195,25 @@ def demonstration(question: dict[str, Any], docs: WorldDocs, settings: WarmupSet
         observations.append(information_block(docs.docs_text(
             docs.with_gold(docs.hop_passage(question, 1), rng, settings.gold_first_share))))
     turns.append(THINK_QUOTE_ANSWER.format(quote=docs.statement(question, question["hops"] - 1), answer=answer))
-    return turns, observations
+    if rng.random() >= settings.rename_share:
+        return Demonstration(question["question"], turns, observations)
+    texts = docs.rename([question["question"], *turns, *observations], rng)
+    return Demonstration(texts[0], texts[1 : 1 + len(turns)], texts[1 + len(turns) :])
 
 
-def turn_pairs(tokenizer: PreTrainedTokenizerBase, question: dict[str, Any], turns: Sequence[str],
-               observations: Sequence[str]) -> list[tuple[list[int], list[int]]]:
+def turn_pairs(tokenizer: PreTrainedTokenizerBase, demo: Demonstration) -> list[tuple[list[int], list[int]]]:
     """(context ids, target ids) per policy turn; the last turn ends with the end-of-sequence token."""
     def encode(text: str) -> list[int]:
         return list(tokenizer.encode(text, add_special_tokens=False))
 
-    context = encode(prompt_text(tokenizer, question["question"]))
+    context = encode(prompt_text(tokenizer, demo.question))
     pairs = []
-    for i, turn in enumerate(turns):
-        last = i == len(turns) - 1
+    for i, turn in enumerate(demo.turns):
+        last = i == len(demo.turns) - 1
         target = encode(turn + (tokenizer.eos_token or "") if last else turn)
         pairs.append((context, target))
         if not last:
-            context = context + target + encode(observations[i])
+            context = context + target + encode(demo.observations[i])
     return pairs
 
 
@@ -193,21 +259,35 @@ def warm_up_policy(world_dir: Path, out_dir: Path, settings: WarmupSettings | No
     model = new_qwen2(tokenizer, spec)
     pad_id = tokenizer.convert_tokens_to_ids(tokenizer.pad_token)
 
-    def next_batch(_: int) -> list[tuple[list[int], list[int]]]:
+    vocab = [i for i in range(len(tokenizer)) if i not in set(tokenizer.all_special_ids)]
+    separator = tokenizer.encode(" </search>", add_special_tokens=False)
+
+    def copy_batch(step: int) -> list[tuple[list[int], list[int]]]:
+        # The span's distance grows over the copy stage: copying forms first at short range.
+        reach = round(MAX_COPY_PREFIX * min(1.0, 2 * step / max(settings.copy_steps, 1)))
+        return [copy_item(vocab, separator, rng, reach) for _ in range(settings.copy_batch_size)]
+
+    def next_batch(step: int) -> list[tuple[list[int], list[int]]]:
+        if settings.copy_every and step % settings.copy_every == settings.copy_every - 1:
+            return copy_batch(settings.copy_steps)
         # Twice the pairs needed, sorted by length, and a window of them: a batch pads to its
         # longest sequence, and a first turn (the prompt) is half as long as an answer turn.
         pairs: list[tuple[list[int], list[int]]] = []
         while len(pairs) < 2 * settings.batch_size:
             question = rng.choice(questions)
-            pairs += turn_pairs(tokenizer, question, *demonstration(question, docs, settings, rng))
+            pairs += turn_pairs(tokenizer, demonstration(question, docs, settings, rng))
         pairs.sort(key=lambda p: len(p[0]) + len(p[1]))
         start = rng.randrange(len(pairs) - settings.batch_size + 1)
         return pairs[start : start + settings.batch_size]
 
+    copy_loss = None
+    if settings.copy_steps:
+        copy_loss = train_on_targets(model, copy_batch, pad_id, settings.copy_steps, settings.learning_rate,
+                                     label="mini policy (copy)")
     loss = train_on_targets(model, next_batch, pad_id, settings.steps, settings.learning_rate, label="mini policy")
     marker: dict[str, Any] = {
         "builder": "serpsim_trainer.mini.warmup.warm_up_policy", "world": str(world_dir),
-        "settings": asdict(settings), "final_loss": loss, "train_questions": len(questions),
+        "settings": asdict(settings), "final_loss": loss, "copy_loss": copy_loss, "train_questions": len(questions),
         "parameters": sum(p.numel() for p in model.parameters()),
         "warmup_seconds": round(time.monotonic() - started, 1),
     }
