@@ -43,7 +43,7 @@ def statement_patterns(subject: str) -> dict[str, str]:
         "founder": rf"\b{s} was founded (?:in \d{{4}} )?by {NAME}(?: in \d{{4}})?\.",
         "founded": rf"\b{s} was founded (?:by [A-Z][a-z]+ [A-Z][a-z]+ )?in {YEAR}",
         "country": rf"\b{s} is a city in {NAME}\.",
-        "river": rf"The {NAME} river flows through {s}\.",
+        "river": rf"\b{s} lies on the {NAME} river\.",
     }
 
 

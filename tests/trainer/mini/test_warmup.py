@@ -123,3 +123,17 @@ def test_warm_up_reads_training_questions_only(world: Path, tmp_path: Path) -> N
     # Entity names are whole tokens (copying a name is copying a word or two).
     name = _qa(world, "train")[0]["entity"]
     assert len(tokenizer.encode(" " + name, add_special_tokens=False)) == len(name.split())
+
+
+@pytest.mark.heavy
+def test_warmed_up_policy_reads_what_it_retrieves(mini_policy_dir: Path, mini_world_dir: Path, tmp_path: Path) -> None:
+    """Held-out questions, greedy: with the gold passages the policy answers far more often than
+    with random passages (and it searches; without search it cannot answer them)."""
+    out = tmp_path / "probe.json"
+    assert cli(["mini-probe", str(mini_policy_dir), str(mini_world_dir), "--questions", "80", "--out", str(out)]) == 0
+    results = {r["mode"]: r for r in json.loads(out.read_text())["results"]}
+    gold, rand, none = results["gold"], results["random"], results["none"]
+    assert gold["n"] == rand["n"] == 80
+    assert gold["cover_em"] >= 0.2 and gold["cover_em"] >= rand["cover_em"] + 0.15, results
+    assert gold["searches_per_question"] >= 1.0 and gold["answered"] >= 0.9
+    assert none["cover_em"] <= rand["cover_em"] + 0.05

@@ -4,7 +4,9 @@ shows the title or not. Sentences repeat the name instead of a pronoun: every fa
 `<subject> <relation phrase> <value>` inside one sentence of the subject's own passage, and
 nowhere else (`Corpus.sources`).
 
-Phrasings vary (seeded) so that a reader must find the relation, not a fixed position.
+Phrasings vary (seeded) so that a reader must find the relation, not a fixed position. Every
+sentence names its subject first and its value after the relation phrase: a reader (and a tiny
+policy quoting it) finds the value by reading on from "<subject> <relation phrase>".
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ PHRASES: dict[str, tuple[str, ...]] = {
         "{e} makes {product}. {e} is headquartered in {headquarters}. {e} was founded in {founded} by {founder}.",
     ),
     "city": (
-        "{e} is a city in {country}. The {river} river flows through {e}. {e} is known for {feature}.",
-        "{e} is known for {feature}. {e} is a city in {country}. The {river} river flows through {e}.",
+        "{e} is a city in {country}. {e} lies on the {river} river. {e} is known for {feature}.",
+        "{e} is known for {feature}. {e} is a city in {country}. {e} lies on the {river} river.",
     ),
 }
 

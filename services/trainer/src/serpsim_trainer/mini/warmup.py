@@ -50,6 +50,7 @@ class WarmupSettings:
     copy_steps: int = 1000
     """Steps of the copy stage (see `copy_item`), before the protocol's demonstrations."""
     copy_batch_size: int = 32
+    copy_learning_rate: float = 3e-3
     steps: int = 900
     """Steps of the protocol stage; every `copy_every`-th of them is a copy batch (without it, the
     demonstrations erase the copying: a model that saw none after its copy stage copies nothing)."""
@@ -282,7 +283,7 @@ def warm_up_policy(world_dir: Path, out_dir: Path, settings: WarmupSettings | No
 
     copy_loss = None
     if settings.copy_steps:
-        copy_loss = train_on_targets(model, copy_batch, pad_id, settings.copy_steps, settings.learning_rate,
+        copy_loss = train_on_targets(model, copy_batch, pad_id, settings.copy_steps, settings.copy_learning_rate,
                                      label="mini policy (copy)")
     loss = train_on_targets(model, next_batch, pad_id, settings.steps, settings.learning_rate, label="mini policy")
     marker: dict[str, Any] = {
