@@ -52,7 +52,7 @@ def _vllm(args: argparse.Namespace) -> dict[str, Any]:
 def _corpus(args: argparse.Namespace) -> dict[str, Any]:
     from .corpus import run_corpus
 
-    return run_corpus(args.corpus_bm25, args.corpus_dense)
+    return run_corpus(args.corpus_bm25, args.corpus_dense, seconds=args.seconds)
 
 
 def _profile(args: argparse.Namespace) -> dict[str, Any]:

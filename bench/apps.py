@@ -80,3 +80,16 @@ def vllm_app() -> FastAPI:
         log_level="warning",
     )
     return create_app(settings)
+
+
+def corpus_app() -> FastAPI:
+    """The service with one corpus backend, for the corpus benchmark: `BENCH_CORPUS_INDEX` (an
+    index directory), `BENCH_CORPUS_MODE` (bm25 | dense | hybrid), `BENCH_CORPUS_THREADS` (the
+    backend's thread pool). The result cache is off: the benchmark sends the same batches again
+    each repetition, and every query must be a search, as on the library's side."""
+    backend = {
+        "kind": "corpus", "name": "corpus", "index": os.environ["BENCH_CORPUS_INDEX"],
+        "mode": os.environ.get("BENCH_CORPUS_MODE", "bm25"), "threads": int(os.environ.get("BENCH_CORPUS_THREADS", "2")),
+    }
+    settings = Settings(backends=[backend], cache={"enabled": False}, log_level="warning")
+    return create_app(settings)

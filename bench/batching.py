@@ -13,7 +13,7 @@ from typing import Any
 
 from serpsim_simulator.engines import build_engine
 from serpsim_simulator.settings import EngineSettings, SimulationSettings
-from serpsim_simulator.simulate import SimRequest, Simulator
+from serpsim_simulator.simulation.simulate import SimRequest, Simulator
 
 SEARCHES = 64
 CONCURRENCY = 16

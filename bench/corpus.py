@@ -14,12 +14,18 @@ Measured, on this machine's threads (THREADS), each in this run:
   warm-up query; wall time and peak RSS.
 - queries per second on 32-query batches at top 5, same threads: the library call (bm25s
   `retrieve`; sentence-transformers `encode` + faiss `search`) and the same through
-  `CorpusIndex.search` (tokenising, fetching the documents, building hits). The service
-  benchmark (later) is held against the library call.
+  `CorpusIndex.search` (tokenising, fetching the documents, building hits).
+- the same batches through the service: `POST /retrieve` (32 queries, `topk` 5, scores) to a
+  uvicorn server hosting the index as its one backend (`bench.apps:corpus_app`, result cache
+  off, a pool of THREADS search threads), 8 requests in flight from a bare keep-alive client
+  in this process; queries per second against the library call's (target: >= 80%).
+- `/search` latency for one corpus search (`num=10`), p50 and p99 at concurrency 1 and 16
+  (`wrk`, each request's `q` a new string).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -31,13 +37,20 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import numpy as np
 import orjson
 
+from ._util import KeepAliveClient, uvicorn_server, wrk
+
 THREADS = os.cpu_count() or 1
 BATCH = 32
 TOP_K = 5
+SERVICE_CONCURRENCY = 8
+SERVICE_TARGET = 0.8
+"""`/retrieve` through the service at concurrency 8 reaches this share of the library call's queries/s."""
+LATENCY_CONCURRENCY = (1, 16)
 FUNCTION_WORDS = ["the", "of", "and", "in", "to", "was", "is", "for", "on", "as", "by", "with", "he", "at", "from",
                   "his", "that", "it", "an", "were", "are", "which", "this", "be", "or", "has", "its", "also", "had"]
 
@@ -158,11 +171,62 @@ def _dense_library(index: Any) -> Any:
     return run
 
 
+async def _retrieve_qps(url: str, batches: list[list[str]], concurrency: int, repeats: int) -> float:
+    """Median queries per second of every batch through `POST /retrieve`, `concurrency` in flight."""
+    bodies = [orjson.dumps({"queries": b, "topk": TOP_K, "return_scores": True}) for b in batches]
+    async with KeepAliveClient(url, concurrency) as client:
+
+        async def worker(i: int, todo: list[bytes]) -> None:
+            for body in todo:
+                answer = orjson.loads(await client.request(i, "POST", "/retrieve", body))
+                if len(answer["result"]) != BATCH:
+                    raise RuntimeError(f"/retrieve answered {len(answer['result'])} result lists for {BATCH} queries")
+
+        async def one_pass(todo: list[bytes]) -> float:
+            started = time.perf_counter()
+            await asyncio.gather(*(worker(i, todo[i::concurrency]) for i in range(concurrency)))
+            return len(todo) * BATCH / (time.perf_counter() - started)
+
+        await one_pass(bodies[: concurrency * 2])  # warm: connections open, first calls compiled
+        return statistics.median([await one_pass(bodies) for _ in range(repeats)])
+
+
+def _service(index: Path, mode: str, batches: list[list[str]], threads: int, seconds: float) -> dict[str, float]:
+    """`/retrieve` queries/s at concurrency 8 and `/search` latency at 1 and 16, one server."""
+    env = {"BENCH_CORPUS_INDEX": str(index), "BENCH_CORPUS_MODE": mode, "BENCH_CORPUS_THREADS": str(threads)}
+    with uvicorn_server("bench.apps:corpus_app", env, ready_path="/readyz", start_timeout_s=120) as url:
+        out = {"qps": asyncio.run(_retrieve_qps(url, batches, SERVICE_CONCURRENCY, repeats=3))}
+        query = urlencode({"q": batches[0][0], "num": 10})
+        for c in LATENCY_CONCURRENCY:
+            run = wrk(f"{url}/search.json?{query}", c, seconds, unique=f"c{c}")
+            if run["non_2xx"]:
+                raise RuntimeError(f"/search at c={c}: {run['non_2xx']:.0f} answers were not 200")
+            out[f"p50_c{c}"], out[f"p99_c{c}"], out[f"rps_c{c}"] = run["p50_ms"], run["p99_ms"], run["rps"]
+    return out
+
+
+def _service_rows(label: str, service: dict[str, float], library: float) -> list[dict[str, Any]]:
+    rows = [
+        _row(f"{label} qps, POST /retrieve through the service, batch {BATCH}, top {TOP_K}, "
+             f"concurrency {SERVICE_CONCURRENCY}", service["qps"], "queries/s"),
+        _row(f"{label} service / library", service["qps"] / library, "ratio"),
+    ]
+    for c in LATENCY_CONCURRENCY:
+        rows += [
+            _row(f"{label} GET /search (num=10) p50, concurrency {c}", service[f"p50_c{c}"], "ms"),
+            _row(f"{label} GET /search (num=10) p99, concurrency {c}", service[f"p99_c{c}"], "ms"),
+            _row(f"{label} GET /search (num=10) requests/s, concurrency {c}", service[f"rps_c{c}"], "requests/s"),
+        ]
+    return rows
+
+
 def _row(measure: str, value: float, unit: str) -> dict[str, Any]:
     return {"measure": measure, "value": round(float(value), 3), "unit": unit}
 
 
-def run_corpus(bm25_passages: int = 1_000_000, dense_passages: int = 50_000, threads: int = THREADS) -> dict[str, Any]:
+def run_corpus(
+    bm25_passages: int = 1_000_000, dense_passages: int = 50_000, threads: int = THREADS, seconds: float = 5.0
+) -> dict[str, Any]:
     from serpsim_simulator.backends.corpus.build import BuildOptions, build_index
     from serpsim_simulator.backends.corpus.index import CorpusIndex
 
@@ -207,6 +271,9 @@ def run_corpus(bm25_passages: int = 1_000_000, dense_passages: int = 50_000, thr
             _row(f"BM25 qps, CorpusIndex.search (1 thread per call), batch {BATCH}", ours, "queries/s"),
             _row("BM25 CorpusIndex.search / library", ours / library, "ratio"),
         ]
+        service = _service(root / "bm25-index", "bm25", batches, threads, seconds)
+        rows += _service_rows("BM25", service, library)
+        targets = {f"BM25 /retrieve through the service >= {SERVICE_TARGET:.0%} of the library call": service["qps"] / library >= SERVICE_TARGET}
         shutil.rmtree(root / "bm25-index")
 
         # --- dense (and hybrid) over dense_passages ----------------------------------------
@@ -240,5 +307,11 @@ def run_corpus(bm25_passages: int = 1_000_000, dense_passages: int = 50_000, thr
             _row("dense CorpusIndex.search / library", ours / library, "ratio"),
             _row(f"hybrid qps, CorpusIndex.search, batch {BATCH} ({dense_passages:,} passages)", hybrid, "queries/s"),
         ]
-    return {"name": "corpus", "threads": threads, "bm25_passages": bm25_passages, "dense_passages": dense_passages, "rows": rows}
+        service = _service(root / "dense-index", "dense", batches[:16], threads, seconds)
+        rows += _service_rows("dense", service, library)
+        targets[f"dense /retrieve through the service >= {SERVICE_TARGET:.0%} of the library call"] = (
+            service["qps"] / library >= SERVICE_TARGET
+        )
+    return {"name": "corpus", "threads": threads, "bm25_passages": bm25_passages, "dense_passages": dense_passages,
+            "rows": rows, "targets": targets}
 

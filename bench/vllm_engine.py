@@ -22,11 +22,11 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from serpsim_simulator.settings import SimulationSettings
 
-from ._util import uvicorn_server
+from ._util import KeepAliveClient, uvicorn_server
 
 REPS = 5  # timed repetitions per side; the median one is reported
 SEARCHES = 64
@@ -86,67 +86,12 @@ def _median_rep(reps: list[tuple[float, float]]) -> dict[str, float]:
     return {"completion_tokens": tokens, "seconds": seconds}
 
 
-class _Client:
-    """`n` keep-alive HTTP/1.1 connections and a bare GET: a load generator that costs next to
-    nothing, since on two cores httpx's own CPU time per request showed up as service time.
-
-    The server closes a connection that sat idle past its keep-alive (uvicorn: 5 s), which on a
-    slow machine happens between two repetitions. A request that finds its connection closed
-    before any byte of the answer arrived is sent again once, on a new connection, as HTTP
-    clients do for idempotent requests; `reconnects` counts them.
-    """
-
-    def __init__(self, url: str, n: int) -> None:
-        parts = urlsplit(url)
-        self.host, self.port, self.n = parts.hostname or "127.0.0.1", parts.port or 80, n
-        self.conns: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
-        self.reconnects = 0
-
-    async def __aenter__(self) -> _Client:
-        self.conns = [await asyncio.open_connection(self.host, self.port) for _ in range(self.n)]
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        for _, writer in self.conns:
-            writer.close()
-
-    async def _get(self, index: int, target: str) -> bytes:
-        try:
-            return await self._exchange(self.conns[index], target)
-        except _Stale:
-            self.reconnects += 1
-            self.conns[index][1].close()
-            self.conns[index] = await asyncio.open_connection(self.host, self.port)
-            return await self._exchange(self.conns[index], target)
-
-    async def _exchange(self, conn: tuple[asyncio.StreamReader, asyncio.StreamWriter], target: str) -> bytes:
-        reader, writer = conn
-        try:
-            writer.write(f"GET {target} HTTP/1.1\r\nHost: {self.host}\r\n\r\n".encode())
-            await writer.drain()
-            head = await reader.readuntil(b"\r\n\r\n")
-        except asyncio.IncompleteReadError as exc:
-            if exc.partial:
-                raise
-            raise _Stale from exc
-        except (ConnectionResetError, BrokenPipeError) as exc:
-            raise _Stale from exc
-        status = head.split(b" ", 2)[1]
-        length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))
-        body = await reader.readexactly(length)
-        if status != b"200":
-            raise RuntimeError(f"GET {target}: {status.decode()} {body[:200]!r}")
-        return body
-
+class _Client(KeepAliveClient):
     async def searches(self, tag: str) -> list[bytes]:
         """One search per connection, all at once: one query each, one generation (`num=5`), no cache read."""
         targets = [f"/search.json?{urlencode({'q': q, 'num': 5, 'seed': i, 'no_cache': 'true'})}"
                    for i, q in enumerate(_queries(tag, self.n))]
-        return list(await asyncio.gather(*(self._get(i, t) for i, t in enumerate(targets))))
-
-
-class _Stale(Exception):
-    """The server had closed the connection before this request: send it again on a new one."""
+        return list(await asyncio.gather(*(self.request(i, "GET", t) for i, t in enumerate(targets))))
 
 
 async def _timed_searches(url: str, searches: int = SEARCHES, reps: int = REPS) -> list[tuple[float, float]]:

@@ -5,6 +5,8 @@ built by `scripts/install_clients.sh`), which hold a SerpApi client and pytest b
 nor the simulator. So the simulator runs as a real subprocess from the simulator environment
 (`$SERPSIM_SIM_PYTHON`, default `.venv/sim/bin/python`), serving the shared tiny model on a free
 loopback port, and the clients are pointed at it only through their documented class attributes.
+The open simulator also hosts a small corpus (`CORPUS`, BM25, built by `serpsim-simulator
+index`) as the backend `facts`, so the clients read real search results through it too.
 """
 
 from __future__ import annotations
@@ -75,6 +77,24 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+CORPUS_BACKEND = "facts"
+CORPUS = [
+    {"id": "eiffel-1889", "title": "Eiffel Tower",
+     "text": "The Eiffel Tower in Paris was built from 1887 to 1889 as the entrance arch to the World's Fair."},
+    {"id": "austen-1813", "title": "Pride and Prejudice",
+     "text": "Pride and Prejudice is a novel by Jane Austen, first published in 1813 by Thomas Egerton."},
+    {"id": "everest", "title": "Mount Everest",
+     "text": "Mount Everest, at 8,849 metres, is the highest mountain above sea level, on the Nepal–China border."},
+    {"id": "nile", "title": "Nile",
+     "text": "The Nile flows north through eleven countries into the Mediterranean Sea; it is about 6,650 km long."},
+    {"id": "gutenberg", "title": "Printing press",
+     "text": "Johannes Gutenberg introduced movable-type printing to Europe in Mainz around 1440."},
+    {"id": "coffee", "title": "Coffee",
+     "text": "Coffee is brewed from roasted seeds of Coffea plants, first cultivated in Yemen in the 15th century."},
+]
+"""The rows of the `facts` corpus, `{id, title, text}`: what a client must read back unmodified."""
+
+
 @dataclass(frozen=True)
 class Simulator:
     base_url: str
@@ -130,10 +150,25 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait(timeout=STOP_TIMEOUT_S)
 
 
+def _build_corpus_index(workdir: Path) -> Path:
+    """`CORPUS` as JSONL, indexed (BM25) by the simulator's own `index` command."""
+    corpus = workdir / "facts.jsonl"
+    corpus.write_text("".join(json.dumps(row) + "\n" for row in CORPUS))
+    out = workdir / "facts-index"
+    cmd = [str(_sim_python()), "-m", "serpsim_simulator.cli", "index", str(corpus), str(out), "--quiet"]
+    done = subprocess.run(cmd, env=_child_env(), capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        pytest.fail(f"`{' '.join(cmd)}` failed ({done.returncode}):\n{done.stderr[-4000:]}")
+    return out
+
+
 @contextmanager
-def _run_simulator(model_dir: Path, workdir: Path, api_key: str | None = None) -> Iterator[Simulator]:
-    """Start `serpsim_simulator.cli serve` (transformers engine) on a free loopback port, wait for
-    /readyz, and stop it (SIGTERM, then SIGKILL) however the block ends."""
+def _run_simulator(
+    model_dir: Path, workdir: Path, api_key: str | None = None, corpus_index: Path | None = None
+) -> Iterator[Simulator]:
+    """Start `serpsim_simulator.cli serve` (transformers engine; with `corpus_index`, the corpus
+    beside it as the backend `facts`) on a free loopback port, wait for /readyz, and stop it
+    (SIGTERM, then SIGKILL) however the block ends."""
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
     log = workdir / "serve.log"
@@ -147,6 +182,10 @@ def _run_simulator(model_dir: Path, workdir: Path, api_key: str | None = None) -
     child_env.update(SERPSIM_CACHE__PATH=str(workdir / "results.sqlite"), SERPSIM_LOG_FORMAT="text")
     if api_key is not None:
         child_env["SERPSIM_AUTH__API_KEYS"] = json.dumps([api_key])
+    if corpus_index is not None:
+        child_env["SERPSIM_BACKENDS"] = json.dumps(
+            [{"kind": "simulated"}, {"kind": "corpus", "name": CORPUS_BACKEND, "index": str(corpus_index)}]
+        )
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, env=child_env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
     try:
@@ -163,8 +202,9 @@ def _run_simulator(model_dir: Path, workdir: Path, api_key: str | None = None) -
 
 @pytest.fixture(scope="session")
 def simulator(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
-    """The real simulator on the tiny model, open (no API keys configured)."""
-    with _run_simulator(tiny_model_dir, tmp_path_factory.mktemp("simulator")) as sim:
+    """The real simulator on the tiny model, open (no API keys configured), with the `facts` corpus."""
+    workdir = tmp_path_factory.mktemp("simulator")
+    with _run_simulator(tiny_model_dir, workdir, corpus_index=_build_corpus_index(workdir)) as sim:
         yield sim
 
 
@@ -173,3 +213,9 @@ def keyed_simulator(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFacto
     """A second simulator with one API key configured (`keyed_simulator.api_key`)."""
     with _run_simulator(tiny_model_dir, tmp_path_factory.mktemp("keyed-simulator"), "compat-valid-key") as sim:
         yield sim
+
+
+@pytest.fixture(scope="session")
+def corpus() -> tuple[str, list[dict[str, str]]]:
+    """(backend name, rows) of the corpus the open `simulator` hosts beside the simulation."""
+    return CORPUS_BACKEND, CORPUS

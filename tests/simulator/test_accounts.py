@@ -27,8 +27,11 @@ def _client(engine: FakeEngine | None = None, **overrides: Any) -> Iterator[Test
         yield c
 
 
-def _retrieve(c: TestClient, n: int, topk: int = 3, **headers: str) -> httpx.Response:
-    return c.post("/retrieve", json={"queries": [f"query {i}" for i in range(n)], "topk": topk}, headers=headers)
+def _retrieve(
+    c: TestClient, n: int, topk: int = 3, headers: dict[str, str] | None = None, **fields: object
+) -> httpx.Response:
+    body = {"queries": [f"query {i}" for i in range(n)], "topk": topk, **fields}
+    return c.post("/retrieve", json=body, headers=headers)
 
 
 def test_rate_limits_count_searches_not_requests() -> None:
@@ -36,8 +39,8 @@ def test_rate_limits_count_searches_not_requests() -> None:
     /account.json; one /search is one search whatever its `num`."""
     with _client(auth={"api_keys": ["a"]}, limits={"rate_per_second": 0.01, "rate_burst": 4}) as c:
         bearer = {"Authorization": "Bearer a"}
-        assert _retrieve(c, 3, **bearer).status_code == 200
-        r = _retrieve(c, 2, **bearer)  # 2 searches, 1 left in the bucket
+        assert _retrieve(c, 3, headers=bearer).status_code == 200
+        r = _retrieve(c, 2, headers=bearer)  # 2 searches, 1 left in the bucket
         assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
         assert c.get("/search.json", params={"q": "x", "num": 100, "api_key": "a"}).status_code == 200
         assert c.get("/search.json", params={"q": "y", "api_key": "a"}).status_code == 429
@@ -63,18 +66,25 @@ def test_a_request_larger_than_any_allowance_is_a_400() -> None:
 
 def test_generations_one_request_may_cause_are_capped() -> None:
     engine = FakeEngine()
-    with _client(engine, limits={"max_generations": 10}, simulation={"max_num": 50}) as c:
+    with _client(engine, limits={"max_generations": 10}, simulation={"max_num": 45}) as c:
         r = _retrieve(c, 3, topk=20)  # 3 x ceil(20/5) = 12
         assert r.status_code == 400
         assert "12 generations" in r.json()["detail"] and "at most 10" in r.json()["detail"]
-        assert engine.calls == []
+        # Mixing noise may take one generation more per query (ceil(k/5) + ceil((topk-k)/5)).
+        r = _retrieve(c, 3, topk=10, noise_count=3)  # 3 x (2 + 1) = 9 ...
+        assert r.status_code == 200
+        r = _retrieve(c, 3, topk=15, noise_count=3)  # ... 3 x (3 + 1) = 12
+        assert r.status_code == 400 and "12 generations" in r.json()["detail"]
+        calls = len(engine.calls)
+        assert calls == 1
         assert _retrieve(c, 2, topk=20).status_code == 200  # 8
-        assert c.get("/search.json", params={"q": "x", "num": 50}).status_code == 200  # 10
+        assert c.get("/search.json", params={"q": "x", "num": 45}).status_code == 200  # 9
+        assert c.get("/search.json", params={"q": "x", "num": 45, "noise_ratio": 0.5}).status_code == 200  # 10
 
 
 def test_settings_let_one_search_fit_the_generation_cap() -> None:
-    with pytest.raises(ValueError, match="max_generations"):
-        make_settings(limits={"max_generations": 5}, simulation={"max_num": 50})
+    with pytest.raises(ValueError, match="max_generations must be at least 11"):
+        make_settings(limits={"max_generations": 10}, simulation={"max_num": 50})
 
 
 def test_admission_counts_generations() -> None:
@@ -99,8 +109,8 @@ def test_every_way_of_presenting_a_key_is_one_account() -> None:
         c.get("/search.json", params={"q": "b", "num": 5, "serp_api_key": "k1"})
         c.get("/search.json", params={"q": "c", "num": 5}, headers={"Authorization": "Bearer k1"})
         c.get("/search.json", params={"q": "d", "num": 5}, headers={"X-API-KEY": "k1"})
-        _retrieve(c, 2, **{"X-API-KEY": "k1"})
-        _retrieve(c, 1, Authorization="Bearer k2")
+        _retrieve(c, 2, headers={"X-API-KEY": "k1"})
+        _retrieve(c, 1, headers={"Authorization": "Bearer k2"})
         views = [
             c.get("/account.json", params={"api_key": "k1"}).json(),
             c.get("/account.json", headers={"Authorization": "Bearer k1"}).json(),
@@ -117,7 +127,7 @@ def test_open_server_accounts_per_presented_key_or_address() -> None:
     with _client() as c:
         c.get("/search.json", params={"q": "x", "num": 5, "api_key": "k1"})
         c.get("/search.json", params={"q": "y", "num": 5}, headers={"Authorization": "Bearer k1"})
-        _retrieve(c, 2, **{"X-API-KEY": "k2"})
+        _retrieve(c, 2, headers={"X-API-KEY": "k2"})
         _retrieve(c, 1)
         assert c.get("/account.json", params={"api_key": "k1"}).json()["total_searches"] == 2
         assert c.get("/account.json", headers={"X-API-KEY": "k2"}).json()["total_searches"] == 2
@@ -153,8 +163,8 @@ def test_account_fills_serpapi_limit_fields() -> None:
 
 
 async def test_cancelled_waiters_leave_the_queue_and_larger_requests_run_alone() -> None:
-    from serpsim_simulator.admission import Admission
     from serpsim_simulator.errors import Overloaded
+    from serpsim_simulator.simulation.admission import Admission
 
     admission = Admission(max_in_flight=4, max_queue=8)
     release = asyncio.Event()

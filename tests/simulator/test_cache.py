@@ -10,17 +10,21 @@ import pytest
 from fastapi.testclient import TestClient
 from serpsim_protocol import SearchResponse
 from serpsim_simulator.app import create_app
-from serpsim_simulator.cache import CachedResult, RedisCache, SqliteCache, cache_key
-from serpsim_simulator.documents import Document
+from serpsim_simulator.backends.base import Hit, Usage
+from serpsim_simulator.search.cache import CachedResult, RedisCache, SqliteCache, cache_key
+from serpsim_simulator.search.query import SearchQuery
 from serpsim_simulator.settings import SimulationSettings
-from serpsim_simulator.simulate import SimRequest
+from serpsim_simulator.simulation.backend import SimulatedBackend
 
 from .conftest import _wait_ready, make_settings
 from .fakes import FakeEngine
 
-BASE = SimRequest(query="q", quality="useful", question="Q?", answer="A", num=10, seed=1, page=0)
-SAMPLING = SimulationSettings()
-VALUE = CachedResult([Document("A title", "a snippet"), Document("B", "b")], 11, 22, 2)
+BASE = SearchQuery(query="q", quality="useful", question="Q?", answer="A", num=10, seed=1)
+VALUE = CachedResult(
+    [Hit("a1", "A title", "a snippet", "https://x/a1", None, "useful", {"source": "s"}),
+     Hit("b2", "B", "b", "https://x/b2", 1.5, None, {})],
+    None, Usage(2, 11, 22, 0.5),
+)
 
 
 class Clock:
@@ -31,33 +35,43 @@ class Clock:
         return self.now
 
 
-ENGINE = ("fake", "m", "r1")
+def _key(query: SearchQuery = BASE, kind: str = "fake", model: str = "m", revision: str = "r1", **sampling: object) -> str:
+    engine = FakeEngine()
+    engine.kind, engine.model_name, engine.model_revision = kind, model, revision
+    backend = SimulatedBackend("sim", engine, SimulationSettings(**sampling))  # type: ignore[arg-type]
+    return cache_key(backend.identity(), backend.query_key(query))
 
 
 def test_key_changes_with_every_input() -> None:
-    base = cache_key(ENGINE, "sft", SAMPLING, BASE)
+    base = _key()
     variants = {
-        "engine kind": cache_key(("vllm", "m", "r1"), "sft", SAMPLING, BASE),
-        "model": cache_key(("fake", "m2", "r1"), "sft", SAMPLING, BASE),
-        "model revision": cache_key(("fake", "m", "r2"), "sft", SAMPLING, BASE),
-        "prompt_mode": cache_key(ENGINE, "prompt", SAMPLING, BASE),
-        "temperature": cache_key(ENGINE, "sft", SAMPLING.model_copy(update={"temperature": 0.7}), BASE),
-        "top_p": cache_key(ENGINE, "sft", SAMPLING.model_copy(update={"top_p": 0.9}), BASE),
-        "max_tokens": cache_key(ENGINE, "sft", SAMPLING.model_copy(update={"max_tokens": 599}), BASE),
+        "engine kind": _key(kind="vllm"),
+        "model": _key(model="m2"),
+        "model revision": _key(revision="r2"),
+        "prompt_mode": _key(prompt_mode="prompt"),
+        "temperature": _key(temperature=0.7),
+        "top_p": _key(top_p=0.9),
+        "max_tokens": _key(max_tokens=599),
     }
     for name, value in (
         ("quality", "noisy"), ("question", "Q2?"), ("question", None), ("answer", "B"), ("answer", None),
-        ("query", "q2"), ("num", 5), ("page", 1), ("seed", 2), ("seed", None),
+        ("query", "q2"), ("num", 5), ("offset", 10), ("seed", 2), ("seed", None), ("noise_ratio", 0.2),
+        ("noise_count", 2),
     ):
-        variants[f"{name}={value}"] = cache_key(ENGINE, "sft", SAMPLING, dataclasses.replace(BASE, **{name: value}))
+        variants[f"{name}={value}"] = _key(dataclasses.replace(BASE, **{name: value}))
     assert base not in variants.values()
     assert len(set(variants.values())) == len(variants)
-    # Unrelated settings (max_num, max_pages) do not change the documents, so not the key.
-    assert cache_key(ENGINE, "sft", SAMPLING.model_copy(update={"max_pages": 2}), BASE) == base
+    # Unrelated settings (max_num, max_pages), the backend's name and `no_cache` do not change the documents.
+    assert _key(max_pages=2) == base and _key(dataclasses.replace(BASE, backend="sim", no_cache=True)) == base
     # A separator inside one field cannot fake another key; None is not the string "None".
-    assert cache_key(ENGINE, "sft", SAMPLING, dataclasses.replace(BASE, question="None")) != cache_key(
-        ENGINE, "sft", SAMPLING, dataclasses.replace(BASE, question=None)
-    )
+    assert _key(dataclasses.replace(BASE, question="None")) != _key(dataclasses.replace(BASE, question=None))
+    # An offset within the same page is the same page: the documents are renumbered, not rewritten.
+    assert _key(dataclasses.replace(BASE, offset=3)) == base
+
+
+def test_value_round_trips_every_hit_field() -> None:
+    assert CachedResult.loads(VALUE.dumps()) == VALUE
+    assert CachedResult.loads(VALUE.dumps().decode()) == VALUE
 
 
 async def test_sqlite_roundtrip_ttl_and_persistence(tmp_path: Path) -> None:
@@ -148,7 +162,9 @@ def test_every_parameter_that_changes_documents_misses() -> None:
         _wait_ready(c)
         base = {"q": "x", "seed": 1, "num": 10}
         c.get("/search.json", params=base)
-        for change in ({"q": "y"}, {"seed": 2}, {"num": 5}, {"start": 10}, {"quality": "noisy"}, {"question": "Q"}, {"answer": "A"}):
+        changes = ({"q": "y"}, {"seed": 2}, {"num": 5}, {"start": 10}, {"quality": "noisy"}, {"question": "Q"},
+                   {"answer": "A"}, {"noise_ratio": 0.5}, {"noise_count": 2})
+        for change in changes:
             body = c.get("/search.json", params={**base, **change}).json()
             assert body["simulation"]["cached"] is False, change
         # parameters that do not reach the prompt share the entry

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from serpsim_simulator.documents import parse_documents, scrub
+from serpsim_simulator.simulation.documents import parse_documents, scrub
 
 WELL_FORMED = "\n".join(f"Doc {k}: Paris is the capital of France, fact {k}." for k in range(1, 6))
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from serpsim_simulator.accounts import OUT_OF_SEARCHES, THROUGHPUT_EXCEEDED, Accounts
+from serpsim_simulator.api.security import KeyStore, hash_key
 from serpsim_simulator.app import create_app
 from serpsim_simulator.errors import INVALID_KEY
-from serpsim_simulator.security import KeyStore, hash_key
+from serpsim_simulator.search.accounts import OUT_OF_SEARCHES, THROUGHPUT_EXCEEDED, Accounts
 from serpsim_simulator.settings import LimitSettings
 
 from .conftest import make_settings

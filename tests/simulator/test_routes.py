@@ -290,8 +290,16 @@ def test_openapi_docs(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     for path in ("/search", "/search.json", "/retrieve", "/account.json", "/searches/{search_id}", "/healthz", "/readyz"):
         assert path in spec["paths"]
-    names = {p["name"] for p in spec["paths"]["/search.json"]["get"]["parameters"]}
-    assert {"q", "num", "start", "quality", "question", "answer", "seed", "no_cache", "api_key"} <= names
+    # One exploded object (`?q=...&num=...` on the wire), so the rules across parameters can be stated.
+    (parameter,) = spec["paths"]["/search.json"]["get"]["parameters"]
+    assert (parameter["in"], parameter["style"], parameter["explode"]) == ("query", "form", True)
+    names = set(parameter["schema"]["properties"])
+    assert {"q", "num", "start", "quality", "question", "answer", "seed", "no_cache", "api_key", "backend",
+            "noise_ratio", "noise_count"} <= names
+    backend = parameter["schema"]["properties"]["backend"]
+    assert backend.get("enum", [backend.get("const")]) == ["simulated"]
+    assert {"not": {"required": ["noise_ratio", "noise_count"]}} in parameter["schema"]["allOf"]
+    assert "/backends" in spec["paths"]
     assert client.get("/docs").status_code == 200
 
 

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -114,6 +115,22 @@ def serve_app(app: object) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+ONE_SIMULATION = {"backends": [{"name": "simulated", "kind": "simulated", "default": True, "status": "ready"}]}
+"""`GET /backends` of a simulator hosting only the simulation (the default server)."""
+
+
+def answering_backends(handler: Any, catalogue: dict[str, Any] = ONE_SIMULATION) -> Any:
+    """A MockTransport handler that answers `GET /backends` itself and passes the rest to `handler`,
+    so `Searcher`'s one catalogue lookup does not reach a handler written for searches."""
+
+    def route(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/backends":
+            return httpx.Response(200, json=catalogue)
+        return handler(request)  # type: ignore[no-any-return]
+
+    return route
 
 
 FAIL_MARK = "FAIL"

@@ -20,7 +20,7 @@ from serpsim_trainer.evaluate import OpenAIPolicy, SetResult, evaluate_sets, mar
 from serpsim_trainer.search import SearchBackendConfig, Searcher
 from serpsim_trainer.tags import INVALID_ACTION_MESSAGE, instruction_for
 
-from .conftest import serve_app, write_tool_config
+from .conftest import answering_backends, serve_app, write_tool_config
 
 
 def serpapi_handler(request: httpx.Request) -> httpx.Response:
@@ -56,7 +56,7 @@ def test_episode_and_report(tiny_model_dir: Path) -> None:
     async def main() -> Any:
         policy = OpenAIPolicy("http://policy", "m", tokenizer, transport=httpx.MockTransport(policy_handler))
         searcher = Searcher(SearchBackendConfig(kind="simulator", url="http://sim"),
-                            transport=httpx.MockTransport(serpapi_handler))
+                            transport=httpx.MockTransport(answering_backends(serpapi_handler)))
         ep = await run_episode(policy, searcher, "capital of france", answers=["Paris"])
         rows = [{"extra_info": {"question": "capital of france?", "uid": f"nq-test-{i}"},
                  "reward_model": {"ground_truth": {"target": ["Paris"]}}} for i in range(3)]

@@ -38,7 +38,7 @@ def test_zerosearch_defaults_and_wiring(tmp_path: Path) -> None:
     assert cfg.trainer.default_local_dir == str(tmp_path / "checkpoints") and cfg.trainer.resume_mode == "auto"
     search = plan.tool_config["tools"][0]["config"]
     # The curriculum runs over the run's own length, whatever the override.
-    assert search["curriculum"] == {"start": 0.0, "end": 0.5, "base": 4.0, "total_steps": 50}
+    assert search["curriculum"] == {"start": 0.0, "end": 0.5, "base": 4.0, "granularity": "call", "total_steps": 50}
     assert search["topk"] == 5 and search["agent"]["max_turns"] == 5
     assert search["trace_path"] == str(tmp_path / "search_trace.jsonl")
 

@@ -25,7 +25,7 @@ from serpsim_trainer.search import (
 )
 from serpsim_trainer.tags import NO_INFORMATION, cut_token_ids, parse_action
 
-from .conftest import CONFIGS
+from .conftest import CONFIGS, answering_backends
 
 CTX = SearchContext(step=50, split="train", uid="nq-train-3", rollout=1, turn=2, question="q?", answer="a")
 
@@ -85,7 +85,7 @@ def test_simulator_call_parameters_and_trace(tmp_path: Path) -> None:
                                                               "snippet": "T body"}]})
 
     cfg = SearchBackendConfig(url="http://sim", trace_path=str(tmp_path / "t.jsonl"), seed=3)
-    searcher = Searcher(cfg, transport=httpx.MockTransport(handler))
+    searcher = Searcher(cfg, transport=httpx.MockTransport(answering_backends(handler)))
     out = run(searcher.search("who", CTX))
     assert out.ok and out.text == "Doc 1: T body" and out.search_id == "sid"
     p = seen[0]
@@ -140,7 +140,7 @@ def test_a_failed_search_is_reported_never_raised(tmp_path: Path) -> None:
         calls.append(1)
         return httpx.Response(503, json={"error": "down"})
 
-    searcher = Searcher(cfg, transport=httpx.MockTransport(handler))
+    searcher = Searcher(cfg, transport=httpx.MockTransport(answering_backends(handler)))
     outs = [run(searcher.search("who", CTX)) for _ in range(3)]
     assert all(not o.ok and o.text == NO_INFORMATION and "503" in (o.error or "") and o.documents == [] for o in outs)
     assert len(calls) == 6  # one retry each, bounded
@@ -178,7 +178,8 @@ def test_trace_lines_carry_their_launch_and_documents(tmp_path: Path) -> None:
     for query in ("first launch", "second launch"):
         plan = plan_run("grpo", [f"serpsim.run_dir={tmp_path}", "serpsim.search.kind=simulator"])
         write_run_files(plan)
-        searcher = Searcher(load_search_settings(plan.tool_config_path), transport=httpx.MockTransport(handler))
+        searcher = Searcher(load_search_settings(plan.tool_config_path),
+                            transport=httpx.MockTransport(answering_backends(handler)))
         outcomes.append(run(searcher.search(query, CTX)))
     records = [json.loads(line) for line in (tmp_path / "search_trace.jsonl").read_text().splitlines()]
     assert len(records) == 2 and records[0]["launch"] and records[1]["launch"]

@@ -1,7 +1,20 @@
 """serpsim's protocol: wire models and the async client shared by the simulator and the trainer."""
 
 from .client import ClientStats, RetryPolicy, SearchClient
-from .common import MAX_SEED, QUALITIES, NonBlank, Quality, SimulationInfo, WireModel
+from .common import (
+    BACKEND_NAME,
+    MAX_SEED,
+    QUALITIES,
+    REAL_BACKEND_KINDS,
+    BackendInfo,
+    BackendKind,
+    BackendsResponse,
+    BackendUsed,
+    NonBlank,
+    Quality,
+    SimulationInfo,
+    WireModel,
+)
 from .errors import SearchError, SearchHTTPError, SearchRateLimited, SearchTimeout, SearchTransportError
 from .retrieve import (
     DEFAULT_TOPK,
@@ -25,10 +38,16 @@ from .serpapi import (
 )
 
 __all__ = [
+    "BACKEND_NAME",
     "DEFAULT_TOPK",
     "MAX_SEED",
     "QUALITIES",
+    "REAL_BACKEND_KINDS",
     "AccountResponse",
+    "BackendInfo",
+    "BackendKind",
+    "BackendUsed",
+    "BackendsResponse",
     "ClientStats",
     "ErrorResponse",
     "NonBlank",

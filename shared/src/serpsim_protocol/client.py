@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from .common import Quality
+from .common import BackendsResponse, Quality
 from .errors import (
     SearchError,
     SearchHTTPError,
@@ -126,14 +126,17 @@ class SearchClient:
         num: int | None = None,
         start: int | None = None,
         no_cache: bool | None = None,
+        backend: str | None = None,
+        noise_ratio: float | None = None,
+        noise_count: int | None = None,
         engine: str = "google",
         extra: Mapping[str, Any] | None = None,
     ) -> SearchResponse:
         """`GET /search.json`. serpsim-only parameters are sent only when set, so real SerpApi works too."""
         params: dict[str, Any] = {"engine": engine, "q": q}
         optional = {
-            "quality": quality, "question": question, "answer": answer, "seed": seed,
-            "num": num, "start": start, "api_key": self.api_key,
+            "backend": backend, "quality": quality, "noise_ratio": noise_ratio, "noise_count": noise_count,
+            "question": question, "answer": answer, "seed": seed, "num": num, "start": start, "api_key": self.api_key,
         }
         params.update({k: v for k, v in optional.items() if v is not None})
         if no_cache is not None:
@@ -151,13 +154,17 @@ class SearchClient:
         answer: str | list[str | None] | None = None,
         seed: int | list[int | None] | None = None,
         no_cache: bool | None = None,
+        backend: str | None = None,
+        noise_ratio: float | None = None,
+        noise_count: int | None = None,
         path: str = "/retrieve",
     ) -> RetrieveResponse:
         """`POST /retrieve` (Search-R1), scores requested as Search-R1's own client does.
 
-        Each serpsim field is one value for the batch or a list with one per query; a list
-        travels inside `queries` as per-query objects. Unset fields are left out, so any
-        Search-R1 server works too. A list of the wrong length raises ValueError, unsent.
+        Each of `quality`, `question`, `answer` and `seed` is one value for the batch or a list
+        with one per query; a list travels inside `queries` as per-query objects. `backend` and
+        the noise are the batch's. Unset fields are left out, so any Search-R1 server works
+        too. A list of the wrong length raises ValueError, unsent.
         """
         fields: dict[str, Any] = {"quality": quality, "question": question, "answer": answer, "seed": seed}
         per_query = {name: value for name, value in fields.items() if isinstance(value, list)}
@@ -169,12 +176,17 @@ class SearchClient:
             for i, q in enumerate(queries)
         ]
         batch_wide = {name: value for name, value in fields.items() if name not in per_query}
+        batch_wide.update(backend=backend, noise_ratio=noise_ratio, noise_count=noise_count)
         request = RetrieveRequest(queries=entries, topk=topk, return_scores=True, no_cache=bool(no_cache), **batch_wide)
         body = request.model_dump(exclude_none=True, exclude_defaults=True)
         body.update(topk=topk, return_scores=True)
         body = {"queries": body.pop("queries"), **body}
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else None
         return await self._call("POST", path, RetrieveResponse, json=body, headers=headers)
+
+    async def backends(self) -> BackendsResponse:
+        """`GET /backends`: a serpsim server's backends, their kinds and readiness (first: default)."""
+        return await self._call("GET", "/backends", BackendsResponse)
 
     async def _call(self, method: str, path: str, model: type[M], **kwargs: Any) -> M:
         self.stats.calls += 1

@@ -7,9 +7,10 @@ one list per query. Without scores an item is the bare corpus row `{"id", "conte
 them, `{"document": {"id", "contents"}, "score": s}`. `contents` is `"Title"\\ntext`, the title in
 double quotes as Search-R1's wiki-18 corpus has it.
 
-serpsim's additions, all optional: `no_cache`; batch-wide `quality`, `question`, `answer` and
-`seed`; and, per query, an object in place of the string, `{"query", "quality", "question",
-"answer", "seed"}`, whose values take precedence over the batch-wide ones. Objects rather than
+serpsim's additions, all optional: `no_cache`; batch-wide `backend`, `noise_ratio` and
+`noise_count`; batch-wide `quality`, `question`, `answer` and `seed`; and, per query, an object in
+place of the string, `{"query", "quality", "question", "answer", "seed"}`, whose values take
+precedence over the batch-wide ones. Objects rather than
 lists parallel to `queries`: a schema can say what an object holds, not that two lists have the
 same length, and the published schema must say exactly what the server accepts.
 """
@@ -21,7 +22,7 @@ from typing import Annotated, Any
 from annotated_types import Ge, Le
 from pydantic import BeforeValidator, Field, PlainSerializer, StrictBool
 
-from .common import MAX_SEED, NonBlank, Quality, WireModel
+from .common import BACKEND_NAME, MAX_SEED, NonBlank, Quality, WireModel
 
 DEFAULT_TOPK = 3
 """Search-R1's server default (`--topk 3`), used when a request's `topk` is null or 0."""
@@ -42,8 +43,21 @@ def json_integer(*constraints: Any) -> Any:
     return Annotated[int, *constraints, BeforeValidator(_json_integer)]
 
 
+def _json_number(value: Any) -> Any:
+    if isinstance(value, bool | str):
+        raise ValueError("Input should be a valid number")
+    return value
+
+
+def json_number(*constraints: Any) -> Any:
+    """`float` as JSON Schema's number: never `true` or `"0.5"`, which pydantic's lax mode takes."""
+    return Annotated[float, *constraints, BeforeValidator(_json_number)]
+
+
 Seed = json_integer(Ge(0), Le(MAX_SEED))
 TopK = json_integer(Ge(0))
+NoiseRatio = json_number(Ge(0), Le(1))
+NoiseCount = json_integer(Ge(0), Le(100))
 
 
 class RetrieveQuery(WireModel):
@@ -61,6 +75,15 @@ class RetrieveRequest(WireModel):
     topk: TopK | None = Field(default=None, description="Documents per query; null or 0: 3.")
     return_scores: StrictBool = False
     no_cache: StrictBool = Field(default=False, description="serpsim: skip the result cache's read (a fresh sample).")
+    backend: str | None = Field(
+        default=None, pattern=BACKEND_NAME, description="serpsim: the backend to search (default: the server's first)."
+    )
+    noise_ratio: NoiseRatio | None = Field(
+        default=None, description="serpsim, simulation only: each document noisy with this share."
+    )
+    noise_count: NoiseCount | None = Field(
+        default=None, description="serpsim, simulation only: this many noisy documents per query (at most topk)."
+    )
     quality: Quality | None = Field(default=None, description="serpsim: useful or noisy documents, for every query.")
     question: str | None = Field(default=None, description="serpsim: the question, for every query.")
     answer: str | None = Field(default=None, description="serpsim: its gold answer, for every query.")
@@ -152,4 +175,5 @@ __all__ = [
     "RetrieveResponse",
     "RetrievedDocument",
     "json_integer",
+    "json_number",
 ]

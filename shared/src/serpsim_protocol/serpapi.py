@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .common import MAX_SEED, NonBlank, Quality, SimulationInfo, WireModel
+from .common import BACKEND_NAME, MAX_SEED, BackendUsed, NonBlank, Quality, SimulationInfo, WireModel
 
 
 class SearchRequest(BaseModel):
@@ -34,10 +34,26 @@ class SearchRequest(BaseModel):
     serp_api_key: str | None = Field(default=None, max_length=256)
     no_cache: bool = False
     output: Literal["json", "html"] = "json"
-    quality: Quality = Field(default="useful", description="serpsim: useful or noisy documents.")
-    question: str | None = Field(default=None, description="serpsim: the question the searcher works on.")
-    answer: str | None = Field(default=None, description="serpsim: its gold answer (a training-time hint).")
-    seed: int | None = Field(default=None, ge=0, le=MAX_SEED, description="serpsim: sampling seed.")
+    backend: str | None = Field(
+        default=None, pattern=BACKEND_NAME, description="serpsim: the backend to search (default: the server's first)."
+    )
+    quality: Quality | None = Field(
+        default=None, description="serpsim, simulation only: useful (default) or noisy documents, for the whole call."
+    )
+    noise_ratio: float | None = Field(
+        default=None, ge=0, le=1,
+        description="serpsim, simulation only: each document noisy with this share (floor(r·num + u) of them).",
+    )
+    noise_count: int | None = Field(
+        default=None, ge=0, le=100, description="serpsim, simulation only: this many noisy documents (at most num)."
+    )
+    question: str | None = Field(
+        default=None, description="serpsim, simulation only: the question the searcher works on."
+    )
+    answer: str | None = Field(
+        default=None, description="serpsim, simulation only: its gold answer (a training-time hint)."
+    )
+    seed: int | None = Field(default=None, ge=0, le=MAX_SEED, description="serpsim: sampling seed (simulation).")
 
 
 class SearchMetadata(WireModel):
@@ -86,6 +102,7 @@ class SearchResponse(WireModel):
     serpapi_pagination: SerpApiPagination | None = None
     error: str | None = None
     simulation: SimulationInfo | None = None
+    backend: BackendUsed | None = None
 
 
 class ErrorResponse(WireModel):

@@ -138,3 +138,17 @@ def test_get_html_returns_the_results_page(simulator) -> None:
         assert f'<a href="{result["link"]}">' in page
     status, content_type, body = simulator.get(f"/search?q={QUERY.replace(' ', '+')}&num=5&output=html&seed=9&api_key={API_KEY}")
     assert status == 200 and content_type.startswith("text/html") and body.decode() == page
+
+
+def test_corpus_results_read_unmodified(backend: str, corpus) -> None:
+    name, rows = corpus
+    by_id = {row["id"]: row for row in rows}
+    results = _search(q="tallest mountain above sea level", num=2, backend=name).get_dict()
+    assert "error" not in results and results["backend"]["kind"] == "corpus"
+    organic = results["organic_results"]
+    assert organic[0]["link"].endswith("/everest")
+    for result in organic:
+        row = by_id[result["link"].rsplit("/", 1)[1]]
+        assert (result["title"], result["snippet"]) == (row["title"], row["text"])
+    # The client's own accessors read them too.
+    assert _search(q="tallest mountain above sea level", num=2, backend=name).get_json()["organic_results"] == organic

@@ -152,3 +152,29 @@ def test_output_html_returns_the_results_page(client: serpapi.Client, simulator)
         assert f'<a href="{result["link"]}">' in page
     status, content_type, body = simulator.get(f"/search?q=coffee&num=5&output=html&seed=4&api_key={API_KEY}")
     assert status == 200 and content_type.startswith("text/html") and body.decode() == page
+
+
+def test_corpus_results_read_unmodified(client: serpapi.Client, corpus) -> None:
+    """Real search through the same client: the corpus rows come back as they were indexed."""
+    backend, rows = corpus
+    by_id = {row["id"]: row for row in rows}
+    results = client.search(q="who wrote pride and prejudice", num=3, backend=backend)
+    assert isinstance(results, serpapi.SerpResults)
+    assert results["backend"] == {"name": backend, "kind": "corpus", "mode": "bm25", "documents": len(rows),
+                                  "corpus_sha256": results["backend"]["corpus_sha256"], "cached": False}
+    assert "simulation" not in results
+    organic = results["organic_results"]
+    assert organic[0]["link"].endswith("/austen-1813")
+    for position, result in enumerate(organic, start=1):
+        row = by_id[result["link"].rsplit("/", 1)[1]]
+        assert (result["position"], result["title"], result["snippet"]) == (position, row["title"], row["text"])
+    # Pages continue the ranking.
+    both = client.search(q="novel mountain river seeds", num=2, backend=backend)["organic_results"]
+    second = client.search(q="novel mountain river seeds", num=1, start=1, backend=backend)["organic_results"]
+    assert len(both) == 2 and [(r["position"], r["link"]) for r in second] == [(2, both[1]["link"])]
+
+
+def test_corpus_refuses_quality_with_the_clients_error(client: serpapi.Client, corpus) -> None:
+    with pytest.raises(serpapi.HTTPError) as excinfo:
+        client.search(q=QUERY, backend=corpus[0], quality="noisy")
+    assert excinfo.value.status_code == 400 and "real search" in excinfo.value.error

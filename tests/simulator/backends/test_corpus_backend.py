@@ -13,7 +13,8 @@ from serpsim_simulator.backends.errors import BackendConfigError, IndexLoadError
 from serpsim_simulator.backends.settings import CorpusBackendSettings
 from serpsim_simulator.errors import SimulatorError
 
-from .facts import Fact
+from ..facts import Fact
+from .conftest import ask
 
 
 async def test_backend_answers_batches_like_the_index(
@@ -24,14 +25,14 @@ async def test_backend_answers_batches_like_the_index(
     await backend.start()
     try:
         asked = [q.question for q in questions[:32]]
-        results = await backend.search(asked, num=5)
+        results = await backend.search(ask(asked, num=5))
         expected = corpus_index.search(asked, num=5, mode="hybrid")
         assert [[h.id for h in r.hits] for r in results] == [[h.id for h in r.hits] for r in expected]
         assert [r.query for r in results] == asked
         # Concurrent requests, each on its own pool thread, get the same answers.
-        concurrent = await asyncio.gather(*(backend.search([q], num=5) for q in asked[:8]))
+        concurrent = await asyncio.gather(*(backend.search(ask([q], num=5)) for q in asked[:8]))
         assert [[h.id for h in r[0].hits] for r in concurrent] == [[h.id for h in r.hits] for r in expected[:8]]
-        (page,) = await backend.search([asked[0]], num=2, offset=2)
+        (page,) = await backend.search(ask([asked[0]], num=2, offset=2))
         assert [h.id for h in page.hits] == [h.id for h in expected[0].hits[2:4]] and page.offset == 2
     finally:
         await backend.aclose()
@@ -45,7 +46,7 @@ async def test_bad_page_is_400(index_dir: Path, corpus_index: CorpusIndex, num: 
     await backend.start()
     try:
         with pytest.raises(SimulatorError) as info:
-            await backend.search(["q"], num=num, offset=offset)
+            await backend.search(ask(["q"], num=num, offset=offset))
         assert info.value.status == 400 and says in info.value.message
     finally:
         await backend.aclose()
@@ -55,7 +56,7 @@ async def test_not_started_is_503(index_dir: Path) -> None:
     backend = CorpusBackend(CorpusBackendSettings(index=index_dir))
     assert not backend.ready()
     with pytest.raises(SimulatorError) as info:
-        await backend.search(["q"], num=5)
+        await backend.search(ask(["q"], num=5))
     assert info.value.status == 503
 
 
@@ -64,7 +65,7 @@ async def test_start_loads_the_index_and_fails_clearly(index_dir: Path, tmp_path
     await backend.start()
     try:
         assert backend.ready()
-        (result,) = await backend.search(["Who founded the country?"], num=3)
+        (result,) = await backend.search(ask(["Who founded the country?"], num=3))
         assert len(result.hits) == 3
     finally:
         await backend.aclose()

@@ -14,7 +14,7 @@ from serpsim_simulator.backends.corpus.build import BuildOptions, build_index
 from serpsim_simulator.backends.corpus.index import CorpusIndex
 from serpsim_simulator.backends.errors import BackendConfigError, IndexBuildError, IndexLoadError
 
-from .facts import Fact, write_jsonl
+from ..facts import Fact, write_jsonl
 
 
 def test_manifest_records_what_was_built(index_dir: Path, corpus_file: Path, minilm_dir: Path) -> None:

@@ -8,7 +8,7 @@ import pytest
 from serpsim_simulator.backends.corpus.build import BuildOptions, build_index
 from serpsim_simulator.backends.corpus.index import LINK_BASE, CorpusIndex, document_link
 
-from .facts import Fact, write_jsonl
+from ..facts import Fact, write_jsonl
 
 
 @pytest.mark.parametrize("mode", ["bm25", "dense", "hybrid"])

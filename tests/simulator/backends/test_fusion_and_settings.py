@@ -45,31 +45,33 @@ def test_default_is_one_simulated_backend() -> None:
 
 
 def test_backends_parse_by_kind_and_resolve_by_name() -> None:
-    settings = BackendsSettings.model_validate({"backends": [
+    settings = BackendsSettings.model_validate([
         {"kind": "simulated"},
         {"kind": "corpus", "name": "wiki", "index": "/data/wiki", "mode": "hybrid", "faiss_params": {"efSearch": 64}},
         {"kind": "serpapi", "name": "google", "searches_per_hour": 50},
-    ]})
+    ])
     wiki = settings.resolve("wiki")
     assert isinstance(wiki, CorpusBackendSettings) and wiki.mode == "hybrid" and wiki.faiss_params == {"efSearch": 64.0}
     google = settings.resolve("google")
     assert isinstance(google, SerpApiBackendSettings) and google.searches_per_hour == 50
     assert google.api_key_env == "SERPAPI_API_KEY" and google.base_url == "https://serpapi.com"
-    assert settings.resolve("").name == "simulated"
+    assert settings.resolve(None).name == "simulated" and settings.names == ["simulated", "wiki", "google"]
 
 
 def test_unknown_backend_is_400_naming_the_known_ones() -> None:
-    settings = BackendsSettings.model_validate({"backends": [{"kind": "simulated"}, {"kind": "corpus", "index": "/x"}]})
-    with pytest.raises(InvalidParameter) as info:
-        settings.resolve("wikii")
-    assert info.value.message == "Unknown backend `wikii`. This server has: simulated, corpus."
-    assert info.value.status == 400
+    settings = BackendsSettings.model_validate([{"kind": "simulated"}, {"kind": "corpus", "index": "/x"}])
+    for name in ("wikii", ""):
+        with pytest.raises(InvalidParameter) as info:
+            settings.resolve(name)
+        assert info.value.message == f"Unknown backend `{name}`. This server has: simulated, corpus."
+        assert info.value.status == 400
 
 
 @pytest.mark.parametrize(
     ("backends", "says"),
     [
         ([{"kind": "simulated"}, {"kind": "simulated"}], "unique"),
+        ([{"kind": "simulated"}, {"kind": "simulated", "name": "again"}], "at most one"),
         ([{"kind": "corpus"}], "index"),
         ([{"kind": "corpus", "index": "/x", "mode": "sparse"}], "mode"),
         ([{"kind": "elastic", "name": "e"}], "kind"),
@@ -80,4 +82,4 @@ def test_unknown_backend_is_400_naming_the_known_ones() -> None:
 )
 def test_bad_backend_settings_fail_at_start(backends: list[dict[str, object]], says: str) -> None:
     with pytest.raises(ValidationError, match=says):
-        BackendsSettings.model_validate({"backends": backends})
+        BackendsSettings.model_validate(backends)

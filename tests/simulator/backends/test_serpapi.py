@@ -14,6 +14,7 @@ from serpsim_simulator.backends.serpapi.spend import SpendCap
 from serpsim_simulator.backends.settings import SerpApiBackendSettings
 from serpsim_simulator.errors import SimulatorError
 
+from .conftest import ask
 from .fake_serpapi import NO_RESULTS, OUT_OF_SEARCHES, FakeSerpApi, serve_fake_serpapi
 
 KEY = "sk-test-6f1d0c9a8b7e4d2f"
@@ -45,7 +46,7 @@ async def backend(upstream: FakeSerpApi, tmp_path: Path) -> AsyncIterator[SerpAp
 
 async def test_success_maps_organic_results_and_forwards_parameters(backend: SerpApiBackend, upstream: FakeSerpApi) -> None:
     upstream.requests.clear()
-    (result,) = await backend.search(["who wrote hamlet"], num=3, offset=10)
+    (result,) = await backend.search(ask(["who wrote hamlet"], num=3, offset=10))
     assert [h.title for h in result.hits] == [f"who wrote hamlet result {i}" for i in (11, 12, 13)]
     first = result.hits[0]
     assert first.link == first.id == "https://example.org/who-wrote-hamlet/11"
@@ -59,7 +60,7 @@ async def test_success_maps_organic_results_and_forwards_parameters(backend: Ser
 
 
 async def test_empty_results_are_an_empty_answer_not_an_error(backend: SerpApiBackend) -> None:
-    (result,) = await backend.search(["empty"], num=5)
+    (result,) = await backend.search(ask(["empty"], num=5))
     assert result.hits == []
     assert NO_RESULTS.startswith("Google hasn't")
 
@@ -79,14 +80,14 @@ async def test_empty_results_are_an_empty_answer_not_an_error(backend: SerpApiBa
 )
 async def test_upstream_errors_map_to_our_contract(backend: SerpApiBackend, query: str, status: int, says: str) -> None:
     with pytest.raises(SimulatorError) as info:
-        await backend.search([query], num=5)
+        await backend.search(ask([query], num=5))
     assert info.value.status == status
     assert says.lower() in info.value.message.lower()
 
 
 async def test_rate_limit_passes_retry_after(backend: SerpApiBackend) -> None:
     with pytest.raises(SimulatorError) as info:
-        await backend.search(["err429"], num=5)
+        await backend.search(ask(["err429"], num=5))
     assert info.value.headers == {"Retry-After": "120"}
 
 
@@ -98,7 +99,7 @@ async def test_unreachable_upstream_is_503(tmp_path: Path) -> None:
     await b.start()
     try:
         with pytest.raises(SimulatorError) as info:
-            await b.search(["anything"], num=5)
+            await b.search(ask(["anything"], num=5))
         assert info.value.status == 503
         assert b.spend.usage()["this_month"] == 0  # never reached SerpApi: nothing spent
     finally:
@@ -112,7 +113,7 @@ async def test_key_never_appears_in_results_errors_or_logs(
     seen: list[str] = []
     for query in ("echo", "err401", "err400", "err503", "garbage", "slow", "ordinary query"):
         try:
-            seen.append(repr(await backend.search([query], num=2)))
+            seen.append(repr(await backend.search(ask([query], num=2))))
         except SimulatorError as exc:
             seen.append(exc.message)
             seen.append(repr(exc.headers))
@@ -136,9 +137,9 @@ async def test_spend_cap_per_hour_is_a_429_and_never_reaches_upstream(upstream: 
     try:
         upstream.requests.clear()
         for i in range(3):
-            await b.search([f"q{i}"], num=1)
+            await b.search(ask([f"q{i}"], num=1))
         with pytest.raises(SimulatorError) as info:
-            await b.search(["q3"], num=1)
+            await b.search(ask(["q3"], num=1))
         assert info.value.status == 429
         assert "searches_per_hour=3" in info.value.message
         assert 3000 < int(info.value.headers["Retry-After"]) <= 3601  # type: ignore[index]
@@ -152,13 +153,13 @@ async def test_spend_cap_takes_a_batch_whole_or_not_at_all(upstream: FakeSerpApi
     await b.start()
     try:
         upstream.requests.clear()
-        results = await b.search([f"c{i}" for i in range(4)], num=1)  # concurrent, within the cap
+        results = await b.search(ask([f"c{i}" for i in range(4)], num=1))  # concurrent, within the cap
         assert [r.hits[0].title for r in results] == [f"c{i} result 1" for i in range(4)]
         with pytest.raises(SimulatorError) as info:
-            await b.search(["d0", "d1"], num=1)  # 4 + 2 > 5: none of the two is sent
+            await b.search(ask(["d0", "d1"], num=1))  # 4 + 2 > 5: none of the two is sent
         assert info.value.status == 429
         assert sorted(r["q"] for r in upstream.requests) == ["c0", "c1", "c2", "c3"]
-        await b.search(["d0"], num=1)  # the one search left
+        await b.search(ask(["d0"], num=1))  # the one search left
         assert b.spend.usage()["last_hour"] == 5
     finally:
         await b.aclose()
@@ -170,11 +171,11 @@ async def test_error_answers_are_refunded_and_timeouts_are_not(upstream: FakeSer
     try:
         for query in ("err401", "err429", "err500"):
             with pytest.raises(SimulatorError):
-                await b.search([query], num=1)
+                await b.search(ask([query], num=1))
         assert b.spend.usage()["this_month"] == 0  # SerpApi bills no error answer
         with pytest.raises(SimulatorError):
-            await b.search(["slow"], num=1)
-        await b.search(["fine"], num=1)
+            await b.search(ask(["slow"], num=1))
+        await b.search(ask(["fine"], num=1))
         assert b.spend.usage() == {"last_hour": 2, "this_month": 2}  # the timeout may have been billed
     finally:
         await b.aclose()

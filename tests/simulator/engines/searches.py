@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from serpsim_simulator.engines.base import Engine
 from serpsim_simulator.settings import SimulationSettings
-from serpsim_simulator.simulate import SimRequest, Simulator
+from serpsim_simulator.simulation.simulate import SimRequest, Simulator
 
 SAMPLING = SimulationSettings(max_tokens=160)
 """ZeroSearch's sampling (temperature 0.8, top_p 1.0), with room for the tiny model's five documents."""

@@ -16,7 +16,7 @@ from serpsim_simulator.engines.openai_compat import OpenAICompatEngine
 from serpsim_simulator.engines.vllm_local import VllmEngine
 from serpsim_simulator.errors import InvalidParameter
 from serpsim_simulator.settings import EngineSettings, SimulationSettings
-from serpsim_simulator.simulate import SimRequest, Simulator
+from serpsim_simulator.simulation.simulate import SimRequest, Simulator
 
 from .conftest import SERVED
 from .searches import BATCH, alone

@@ -12,7 +12,7 @@ from serpsim_simulator.engines import PromptTooLong
 from serpsim_simulator.engines.base import SamplingSettings, chat_messages
 from serpsim_simulator.engines.vllm_local import VllmEngine
 from serpsim_simulator.errors import InvalidParameter
-from serpsim_simulator.simulate import SimRequest, Simulator
+from serpsim_simulator.simulation.simulate import SimRequest, Simulator
 
 from .conftest import SERVED
 from .searches import BATCH, SAMPLING, alone, together

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from serpsim_trainer.data import prepare
+from transformers import AutoTokenizer
 
 from ..conftest import write_tool_config
 from . import kb
@@ -25,16 +26,19 @@ class Policy:
     """Searches the fact's query, then answers: right for even facts, wrong for odd ones. The
     SLOW question's first turn does not come back while `slow` is set."""
 
-    def __init__(self) -> None:
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
         self.slow = True
         self.calls: list[str] = []
 
     def __call__(self, path: str, body: dict[str, Any]) -> Any:
+        # The context arrives as token ids (the trainer's own sequence), as `eval` sends it.
         assert path == "completions" and body["stop"] == ["</search>", "</answer>"]
-        question = re.search(r"Question: (.*?)\n", body["prompt"]).group(1)  # type: ignore[union-attr]
+        prompt = self.tokenizer.decode(body["prompt"])
+        question = re.search(r"Question: (.*?)\n", prompt).group(1)  # type: ignore[union-attr]
         index = next(i for i, f in enumerate(FACTS) if f.question == question)
         self.calls.append(question)
-        if "<information>" not in body["prompt"].split("<|im_start|>assistant\n", 1)[1]:
+        if "<information>" not in prompt.split("<|im_start|>assistant\n", 1)[1]:
             text = f"<think>I need to look this up.</think>\n<search> {FACTS[index].query} "
             if question == SLOW and self.slow:
                 return self._later(text)
@@ -65,15 +69,16 @@ def _lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def test_collect_resumes_and_bounds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_collect_resumes_and_bounds(tmp_path: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Episode deadline, resume and --max-questions. Nothing listens on the backend's port, so
     every search fails fast (shown to the policy as no information, counted, never recorded)."""
     questions = _questions(tmp_path)
     backend = write_tool_config(tmp_path / "backend.yaml", url="http://127.0.0.1:9", max_retries=0)
     out = tmp_path / "collected"
-    policy = Policy()
+    policy = Policy(AutoTokenizer.from_pretrained(str(tiny_model_dir)))
     with scripted_openai(policy) as url:
-        args = ["collect", "--policy-url", url, "--model", "scripted", "--backend-config", str(backend),
+        args = ["collect", "--policy-url", url, "--model", "scripted", "--tokenizer", str(tiny_model_dir),
+                "--backend-config", str(backend),
                 "--questions", str(questions), "--concurrency", "3", "--deadline", "3", "--no-progress"]
         assert cli(*args, "--out", str(out)) == 0
         first = json.loads(capsys.readouterr().out)
@@ -96,15 +101,16 @@ def test_collect_resumes_and_bounds(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 @pytest.mark.heavy
 def test_collect_records_the_simulators_documents(
-    live_simulator: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    live_simulator: str, tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     questions = _questions(tmp_path)
     backend = write_tool_config(tmp_path / "backend.yaml", url=live_simulator, trace_path=str(tmp_path / "trace.jsonl"))
     out = tmp_path / "collected"
-    policy = Policy()
+    policy = Policy(AutoTokenizer.from_pretrained(str(tiny_model_dir)))
     policy.slow = False
     with scripted_openai(policy) as url:
-        assert cli("collect", "--policy-url", url, "--model", "scripted", "--backend-config", str(backend),
+        assert cli("collect", "--policy-url", url, "--model", "scripted", "--tokenizer", str(tiny_model_dir),
+                   "--backend-config", str(backend),
                    "--questions", str(questions), "--out", str(out), "--no-progress") == 0
     stats = json.loads(capsys.readouterr().out)
     assert (stats["episodes"], stats["errors"], stats["searches"]) == (5, 0, 5)
@@ -123,12 +129,13 @@ def test_collect_records_the_simulators_documents(
     assert len(trace) == 5 and all(t["answer"] is None and t["quality"] == "useful" for t in trace)
 
 
-def test_collect_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_collect_bad_input(tmp_path: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     unanswered = tmp_path / "questions.jsonl"
     unanswered.write_text(json.dumps({"question": "Who designed the Eiffel Tower?"}) + "\n"
                           + json.dumps({"question": "When did it open?", "golden_answers": []}) + "\n")
     backend = write_tool_config(tmp_path / "backend.yaml", url="http://127.0.0.1:9", max_retries=0)
-    common = ["--model", "m", "--backend-config", str(backend), "--out", str(tmp_path / "o"), "--no-progress"]
+    common = ["--model", "m", "--tokenizer", str(tiny_model_dir), "--backend-config", str(backend),
+              "--out", str(tmp_path / "o"), "--no-progress"]
     assert cli("collect", "--policy-url", "http://127.0.0.1:9", "--questions", str(unanswered), *common) == 2
     assert "none of its 2 rows has both a question and gold answers" in capsys.readouterr().err
     answered = _questions(tmp_path)

@@ -10,18 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from serpsim_trainer.search import format_docs
 from serpsim_trainer.simllm.judge import LLMJudge, balance, judge_records, parse_verdict
-from serpsim_trainer.simllm.records import JudgedRecord, SearchRecord, split_rendered
+from serpsim_trainer.simllm.records import JudgedRecord, SearchRecord
 from serpsim_trainer.simllm.textstats import contains_answer, distinct_n, duplicate_counts
 
 from .conftest import chat_reply, cli, kb_records, scripted_openai, write_records
-
-
-def test_rendered_documents_split_back_into_the_list() -> None:
-    docs = ["Paris is the capital.", "Doc 2 is mentioned inside: fine", "multi\nline text", "x"]
-    assert split_rendered(format_docs(docs)) == docs
-    assert split_rendered("No information available") == []
 
 
 def test_containment_is_normalised_and_whole_words() -> None:

@@ -1,4 +1,5 @@
-"""`serpsim-simulator`: serve the simulated search API, build a corpus index, or build the tiny demo model."""
+"""`serpsim-simulator`: serve the search API (simulated, corpus, SerpApi backends), build a corpus index, or
+build the tiny demo model."""
 
 from __future__ import annotations
 
@@ -81,15 +82,19 @@ def serve(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     configure_logging(settings.log_level, settings.log_format)
-    if settings.engine.kind != "openai" and not settings.engine.model:
+    if settings.simulated and settings.engine.kind != "openai" and not settings.engine.model:
         demo = ensure_demo_model()
         settings = settings.model_copy(update={"engine": settings.engine.model_copy(update={"model": str(demo)})})
         logger.warning(DEMO_BANNER.format(hub=DEFAULT_HUB_MODEL, path=demo))
-    logger.info(
-        "serving on http://%s:%d with engine=%s model=%s prompt_mode=%s",
-        settings.host, settings.port, settings.engine.kind, settings.engine.model or settings.engine.openai_urls,
-        settings.simulation.prompt_mode,
-    )
+    backends = ", ".join(f"{b.name} ({b.kind})" for b in settings.backends.backends)
+    if settings.simulated:
+        logger.info(
+            "serving on http://%s:%d: backends %s; engine=%s model=%s prompt_mode=%s",
+            settings.host, settings.port, backends, settings.engine.kind,
+            settings.engine.model or settings.engine.openai_urls, settings.simulation.prompt_mode,
+        )
+    else:
+        logger.info("serving on http://%s:%d: backends %s", settings.host, settings.port, backends)
     exit_zero_on_sigterm()
     uvicorn.run(
         create_app(settings),
@@ -114,7 +119,7 @@ def tiny_model(args: argparse.Namespace) -> int:
 
 def hash_key(args: argparse.Namespace) -> int:
     """Print the sha256 digest of a key (read from stdin, so it stays out of shell history)."""
-    from .security import hash_key as digest
+    from .api.security import hash_key as digest
 
     key = sys.stdin.readline().strip()
     if not key:

@@ -21,7 +21,10 @@ class Metrics:
         )
         self.in_flight = Gauge("serpsim_requests_in_flight", "Requests being served", registry=r)
         self.queue_depth = Gauge("serpsim_queue_depth", "Generations waiting for the engine", registry=r)
-        self.searches = Counter("serpsim_searches", "Simulated searches by quality", ["quality"], registry=r)
+        self.searches = Counter(
+            "serpsim_searches", "Searches by backend and quality (useful, noisy, mixed; none for real search)",
+            ["backend", "quality"], registry=r,
+        )
         self.tokens = Counter("serpsim_tokens", "Engine tokens by kind (prompt, completion)", ["kind"], registry=r)
         self.cache_hits = Counter("serpsim_cache_hits", "Searches answered from the result cache", registry=r)
         self.engine_seconds = Counter("serpsim_engine_seconds", "Time spent generating", registry=r)
@@ -42,7 +45,7 @@ class Metrics:
         # call, which showed in the per-request overhead (bench/overhead.py).
         self._prompt_tokens = self.tokens.labels("prompt")
         self._completion_tokens = self.tokens.labels("completion")
-        self._by_quality: dict[str, Any] = {}
+        self._by_quality: dict[tuple[str, str], Any] = {}
         self._by_route: dict[str, Any] = {}
         self._by_route_status: dict[tuple[str, int], Any] = {}
 
@@ -59,10 +62,12 @@ class Metrics:
         if status >= 400:
             self.errors.labels(str(status)).inc()
 
-    def observe_search(self, quality: str, prompt_tokens: int, completion_tokens: int, engine_seconds: float, cached: bool) -> None:
-        searches = self._by_quality.get(quality)
+    def observe_search(
+        self, backend: str, quality: str, prompt_tokens: int, completion_tokens: int, engine_seconds: float, cached: bool
+    ) -> None:
+        searches = self._by_quality.get((backend, quality))
         if searches is None:
-            searches = self._by_quality[quality] = self.searches.labels(quality)
+            searches = self._by_quality[(backend, quality)] = self.searches.labels(backend, quality)
         searches.inc()
         if cached:
             self.cache_hits.inc()

@@ -14,6 +14,8 @@ from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from serpsim_protocol.prompts import PromptMode
 
+from .backends.settings import BackendsSettings
+
 EngineKind = Literal["transformers", "vllm", "openai"]
 
 DEFAULT_HUB_MODEL = "sunhaonlp/Simulation_LLM_google_14B_V2"
@@ -96,8 +98,10 @@ class LimitSettings(BaseModel):
     """Rate limits, input limits, backpressure and deadlines. A rate of 0 turns that limit off.
 
     Limits count work, not requests. A search is one query: one per `/search`, one per entry of
-    a `/retrieve` batch, whatever its `num`/`topk` (as `/account.json` counts them). A generation
-    is one engine completion of five documents: `ceil(num / 5)` per search.
+    a `/retrieve` batch, whatever its `num`/`topk` and whichever backend answers (as
+    `/account.json` counts them). A generation is one engine completion of five documents:
+    `ceil(num / 5)` per simulated search, and at most one more when it mixes noise per document
+    (`noise_ratio`, `noise_count`); real backends cause none.
     """
 
     rate_per_second: float = Field(
@@ -108,7 +112,9 @@ class LimitSettings(BaseModel):
     max_query_chars: int = Field(default=2048, ge=1, description="Longest query, question or answer.")
     max_batch: int = Field(default=512, ge=1, description="Most queries in one /retrieve request.")
     max_generations: int = Field(
-        default=1024, ge=1, description="Most generations one request may cause (a /retrieve of n queries at topk k: n·ceil(k/5)); beyond: 400."
+        default=1024, ge=1,
+        description="Most generations one request may cause (a simulated /retrieve of n queries at topk k: "
+        "n·ceil(k/5), n·(ceil(k/5) + 1) with noise_ratio or noise_count); beyond: 400."
     )
     max_body_bytes: int = Field(default=1 << 20, ge=1024)
     max_in_flight: int = Field(
@@ -156,11 +162,16 @@ class Settings(BaseSettings):
         default=None,
         description="Base URL for self-links. Unset: taken from each request (X-Forwarded-* / Host).",
     )
+    backends: BackendsSettings = Field(
+        default_factory=BackendsSettings,
+        description="The backends this server hosts, in order; the first answers requests that name none "
+        "(`SERPSIM_BACKENDS` as JSON). Default: the simulation alone.",
+    )
     engine: EngineSettings = Field(default_factory=EngineSettings)
     simulation: SimulationSettings = Field(default_factory=SimulationSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
     cost: CostSettings = Field(default_factory=CostSettings)
-    search_store_size: int = Field(default=1000, ge=1, description="Recent searches kept for /searches/{id}.json.")
+    search_store_size: int = Field(default=1000, ge=1, description="Recent searches kept for /searches/{id}.json (the archive).")
     log_level: str = "info"
     log_format: Literal["json", "text"] = "json"
     auth: AuthSettings = Field(default_factory=AuthSettings)
@@ -169,7 +180,15 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _one_search_always_fits(self) -> Settings:
         # Only a /retrieve batch may exceed the generation cap; a single search never does.
-        needed = -(-self.simulation.max_num // 5)
+        needed = -(-self.simulation.max_num // 5) + 1
         if self.limits.max_generations < needed:
-            raise ValueError(f"limits.max_generations must be at least {needed}: one search of num={self.simulation.max_num}")
+            raise ValueError(
+                f"limits.max_generations must be at least {needed}: one search of num={self.simulation.max_num} "
+                "mixing noise per document"
+            )
         return self
+
+    @property
+    def simulated(self) -> bool:
+        """Whether a backend of this server is the simulation (then it needs an engine)."""
+        return any(b.kind == "simulated" for b in self.backends.backends)

@@ -95,6 +95,8 @@ def search_report(outcomes: list[SearchOutcome]) -> dict[str, Any]:
         "search_failures": sum(not o.ok for o in outcomes),
         "search_errors": errors[:MAX_REPORTED_ERRORS],
         "search_noisy": sum(o.quality == "noisy" for o in outcomes),
+        # `document` granularity: noisy documents among those shown (the simulation's labels)
+        "search_noisy_documents": sum(o.labels.count("noisy") for o in outcomes),
         "search_qualities": [o.quality for o in outcomes],
         "search_seeds": [o.seed for o in outcomes],
     }

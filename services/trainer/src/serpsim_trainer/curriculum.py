@@ -3,11 +3,16 @@
 p(noisy) at step i of T = start + (base**(i/T) - 1) / (base - 1) * (end - start), with i clamped
 to [0, T] (reference/zerosearch.md §2). ZeroSearch flipped an unseeded global coin per call; here
 the caller owns the RNG (one `random.Random` per call, seeded from the call's seed), so a run replays.
+
+Granularity: `call` (ZeroSearch) labels a whole search call noisy with probability p, so all its
+documents are noisy or none; `document` sends p itself as the simulator's `noise_ratio`, so each
+search mixes about p·topk noisy documents among useful ones.
 """
 
 from __future__ import annotations
 
 import random
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from serpsim_protocol import Quality
@@ -32,6 +37,10 @@ class Curriculum(BaseModel):
     end: float = Field(default=0.5, ge=0.0, le=1.0)
     base: float = Field(default=4.0, gt=0.0)
     total_steps: int = Field(default=203, gt=0)
+    granularity: Literal["call", "document"] = Field(
+        default="call",
+        description="call: one coin per search call (ZeroSearch); document: noise_ratio=p(step) on every search",
+    )
 
     @model_validator(mode="after")
     def _base_not_one(self) -> Curriculum:

@@ -27,7 +27,7 @@ _ARTICLES_RE = re.compile(r"\b(a|an|the)\b")
 _PUNCT = set(string.punctuation)
 
 # Agent-loop counters copied into the reward's extra info, so they reach verl's reward metrics.
-_PASSTHROUGH_KEYS = ("search_calls", "search_failures", "search_noisy", "invalid_actions")
+_PASSTHROUGH_KEYS = ("search_calls", "search_failures", "search_noisy", "search_noisy_documents", "invalid_actions")
 
 
 def normalize_answer(text: str) -> str:

@@ -1,10 +1,16 @@
 """The one search path of the trainer: the verl agent loop, the native tool, `eval` and `ask` all
 search through a `Searcher` built from one `SearchBackendConfig`.
 
-A `Searcher` owns one `serpsim_protocol.SearchClient`, chooses each call's `quality` from the
-curriculum (training split only), derives each call's seed from (run seed, step, sample uid,
-rollout index, turn) so that the rollouts of one prompt see different documents and a run
-replays, and renders `Doc k: ...` lines. A failed search is shown to the policy as ZeroSearch did
+A `Searcher` owns one `serpsim_protocol.SearchClient`, chooses each call's noise from the
+curriculum (training split only: a `quality` per call, or a `noise_ratio` per document), derives
+each call's seed from (run seed, step, sample uid, rollout index, turn) so that the rollouts of
+one prompt see different documents and a run replays, and renders `Doc k: ...` lines.
+
+With `kind: simulator`, one simulator URL may host several backends (the simulation, a corpus,
+SerpApi): `backend` names the one training searches go to, `validation_backend` the one for
+validation and evaluation. The Searcher reads each backend's kind from the simulator
+(`GET /backends`, once) and sends quality, noise, hints and seeds only to the simulation: a real
+backend gets the query alone, whatever the curriculum or `send_hints` say. A failed search is shown to the policy as ZeroSearch did
 (`No information available`), but it is never silent: the outcome says so, it is logged and
 traced, the agent loops report it per trajectory, and the trainer stops a run whose step has too
 many (`failure_bound`). A search never raises for a failure of the backend.
@@ -26,7 +32,17 @@ from typing import Any, Literal
 import httpx
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from serpsim_protocol import Quality, RetrieveResponse, RetryPolicy, SearchClient, SearchError, SearchResponse
+from serpsim_protocol import (
+    BACKEND_NAME,
+    REAL_BACKEND_KINDS,
+    BackendsResponse,
+    Quality,
+    RetrieveResponse,
+    RetryPolicy,
+    SearchClient,
+    SearchError,
+    SearchResponse,
+)
 
 from .curriculum import Curriculum
 from .tags import NO_INFORMATION
@@ -45,6 +61,14 @@ class SearchBackendConfig(BaseModel):
 
     kind: BackendKind = "simulator"
     url: str | None = Field(default=None, description="base URL; defaults per kind (serpapi: https://serpapi.com)")
+    backend: str | None = Field(
+        default=None, pattern=BACKEND_NAME,
+        description="simulator: the backend training searches name (`backend=`); null: the server's default",
+    )
+    validation_backend: str | None = Field(
+        default=None, pattern=BACKEND_NAME,
+        description="simulator: the backend validation and evaluation searches name (e.g. a corpus); null: `backend`",
+    )
     api_key_env: str | None = Field(default=None, description="environment variable holding the API key")
     topk: int = Field(default=5, ge=1)
     timeout_s: float = Field(default=30.0, gt=0)
@@ -63,6 +87,8 @@ class SearchBackendConfig(BaseModel):
     def _backend_rules(self) -> SearchBackendConfig:
         if self.kind == "retrieve" and not self.url:
             raise ValueError("search backend `retrieve` needs `url` (a Search-R1 /retrieve server)")
+        if self.kind != "simulator" and (self.backend or self.validation_backend):
+            raise ValueError("`backend` and `validation_backend` name backends of a serpsim simulator (kind: simulator)")
         if self.kind == "serpapi":
             # Real SerpApi knows nothing of quality or hints; never ship gold answers to a third party.
             self.send_hints = False
@@ -143,7 +169,13 @@ class SearchOutcome:
     quality: Quality | None
     p_noisy: float | None
     seed: int
+    backend: str | None = None
+    """The simulator's backend the call named (None: the server's default, or not a simulator)."""
+    noise_ratio: float | None = None
+    """`document` granularity: the share of noisy documents asked for."""
     documents: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    """The simulation's label of each document (audit only: never shown to the policy)."""
     error: str | None = None
     latency_s: float = 0.0
     search_id: str | None = None
@@ -158,6 +190,21 @@ class _Clients:
     loop: asyncio.AbstractEventLoop | None = None
     client: SearchClient | None = None
     stale: list[SearchClient] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CallPlan:
+    """What one search call sends besides the query."""
+
+    backend: str | None
+    real: bool
+    """The backend is real search: nothing but the query is sent."""
+    quality: Quality | None
+    noise_ratio: float | None
+    p_noisy: float | None
+    seed: int
+    question: str | None
+    answer: str | None
 
 
 def render_serpapi(response: SearchResponse, topk: int) -> list[str]:
@@ -207,6 +254,7 @@ class Searcher:
         self._api_key = self._read_api_key()
         self._clients = _Clients()
         self._warned: set[str] = set()
+        self._catalogue: BackendsResponse | None = None
 
     def warn_once(self, key: str, message: str, *args: Any) -> None:
         """Log a warning once per searcher (once per verl worker), not once per trajectory."""
@@ -244,45 +292,80 @@ class Searcher:
             await self._clients.client.aclose()
             self._clients.client = None
 
-    def plan(self, ctx: SearchContext) -> tuple[Quality | None, float | None, int, str | None, str | None]:
-        """Quality, p(noisy), seed, question and answer that one call will send."""
+    def backend_for(self, ctx: SearchContext) -> str | None:
+        """The simulator backend this call names: training's, or validation's for other splits."""
+        cfg = self.config
+        if ctx.is_train:
+            return cfg.backend
+        return cfg.validation_backend or cfg.backend
+
+    async def is_real(self, backend: str | None) -> bool:
+        """Whether the simulator's `backend` (None: its default) is real search, from `GET /backends`
+        (read once per Searcher). Only a simulator hosts several backends; the other kinds need no
+        lookup. An unknown name raises ValueError (the search fails and says so)."""
+        if self.config.kind != "simulator":
+            return self.config.kind == "serpapi"
+        if self._catalogue is None:
+            self._catalogue = await self._client().backends()
+        found = self._catalogue.find(backend)
+        if found is None:
+            names = ", ".join(b.name for b in self._catalogue.backends)
+            raise ValueError(f"the simulator at {self.config.base_url} has no backend {backend!r} (it has: {names})")
+        return found.kind in REAL_BACKEND_KINDS
+
+    def plan(self, ctx: SearchContext, real: bool = False) -> CallPlan:
+        """What one call will send: the noise from the curriculum (training split only), the hints
+        (training split only, when `send_hints`), the call's seed; nothing but the query to real search."""
         cfg = self.config
         seed = derive_seed(cfg.seed, ctx.step, ctx.uid, ctx.rollout, ctx.turn)
+        backend = self.backend_for(ctx) if cfg.kind == "simulator" else None
+        if real:
+            return CallPlan(backend, True, None, None, None, seed, None, None)
         quality: Quality | None = None
+        noise_ratio: float | None = None
         p_noisy: float | None = None
         if cfg.use_curriculum:
-            if ctx.is_train:
+            if not ctx.is_train:
+                quality, p_noisy = "useful", 0.0  # validation/evaluation: no injected noise
+            elif cfg.curriculum.granularity == "document":
+                p_noisy = noise_ratio = cfg.curriculum.prob(ctx.step)
+            else:
                 p_noisy = cfg.curriculum.prob(ctx.step)
                 # A per-call RNG seeded from the call's seed: the draw does not depend on the order
                 # in which concurrent rollouts happen to search, so a run replays exactly.
                 quality = cfg.curriculum.draw_quality(random.Random(seed), ctx.step)
-            else:
-                quality, p_noisy = "useful", 0.0  # validation/evaluation: no injected noise
         hints = cfg.send_hints and ctx.is_train  # the useful prompt contains the gold answer: never at eval
         question = ctx.question if hints else None
         answer = ctx.answer if hints else None
-        return quality, p_noisy, seed, question, answer
+        return CallPlan(backend, False, quality, noise_ratio, p_noisy, seed, question, answer)
 
     async def search(self, query: str, ctx: SearchContext) -> SearchOutcome:
         cfg = self.config
-        quality, p_noisy, seed, question, answer = self.plan(ctx)
         started = time.perf_counter()
-        outcome = SearchOutcome(text=NO_INFORMATION, ok=False, quality=quality, p_noisy=p_noisy, seed=seed)
+        plan = self.plan(ctx)
+        outcome = SearchOutcome(text=NO_INFORMATION, ok=False, quality=None, p_noisy=None, seed=plan.seed,
+                                backend=plan.backend)
         try:
+            if await self.is_real(plan.backend):
+                plan = self.plan(ctx, real=True)
+            outcome.quality, outcome.p_noisy, outcome.noise_ratio = plan.quality, plan.p_noisy, plan.noise_ratio
             client = self._client()
+            seed = None if plan.real else plan.seed
             if cfg.kind == "retrieve":
                 rr = await client.retrieve(
-                    [query], cfg.topk, quality=quality, question=question, answer=answer,
-                    seed=seed if cfg.use_curriculum else None, path=cfg.retrieve_path,
+                    [query], cfg.topk, quality=plan.quality, question=plan.question, answer=plan.answer,
+                    seed=seed if cfg.use_curriculum else None, noise_ratio=plan.noise_ratio, path=cfg.retrieve_path,
                 )
                 docs = render_retrieve(rr, cfg.topk)
             else:
                 sr = await client.search(
-                    query, num=cfg.topk, quality=quality, question=question, answer=answer,
-                    seed=seed if cfg.kind == "simulator" else None,
+                    query, num=cfg.topk, quality=plan.quality, question=plan.question, answer=plan.answer,
+                    seed=seed if cfg.kind == "simulator" else None, backend=plan.backend, noise_ratio=plan.noise_ratio,
                 )
                 outcome.search_id = sr.search_metadata.id
                 docs = render_serpapi(sr, cfg.topk)
+                if sr.simulation is not None and sr.simulation.labels:
+                    outcome.labels = list(sr.simulation.labels[: len(docs)])
             outcome.ok = True
             outcome.documents = docs
             if docs:
@@ -291,7 +374,7 @@ class Searcher:
             outcome.error = f"{type(exc).__name__}: {exc}"
             logger.warning("search failed (step %s, %s, uid %s): %r: %s", ctx.step, ctx.split, ctx.uid, query, exc)
         outcome.latency_s = time.perf_counter() - started
-        self._trace(query, ctx, outcome, question, answer)
+        self._trace(query, ctx, outcome, plan.question, plan.answer)
         return outcome
 
     def _trace(
@@ -304,7 +387,7 @@ class Searcher:
         record: dict[str, Any] = {
             "time": time.time(), "launch": self.config.launch, "step": ctx.step, "split": ctx.split,
             "uid": ctx.uid, "rollout": ctx.rollout, "turn": ctx.turn, "query": query, "question": question,
-            "answer": answer, "backend": self.config.kind, "n_docs": outcome.n_docs,
+            "answer": answer, "kind": self.config.kind, "n_docs": outcome.n_docs,
             **{k: v for k, v in asdict(outcome).items() if k != "text"},
             "digest": hashlib.sha256(outcome.text.encode()).hexdigest(),
         }

@@ -5,9 +5,8 @@ Measured per request on the overhead benchmark's machine (bench/overhead.py): Fa
 an `Annotated[Model, Query()]` parameter field by field, with type introspection each time (about
 60 µs for `SearchRequest`, more than the rest of a search with a zero-latency engine), and solves
 even a `Request`-only signature's dependencies (about 12 µs). `RequestOnlyRoute` hands the request
-straight to the endpoint; `parse_query` validates the whole model in one `model_validate` call;
-`query_parameters` declares its fields in the OpenAPI document as FastAPI would, so clients and the
-schemathesis suite see no change.
+straight to the endpoint; `parse_query` validates the whole model in one `model_validate` call
+(api/contract.py publishes the same model as the route's parameters).
 """
 
 from __future__ import annotations
@@ -51,22 +50,6 @@ def request_only(router: APIRouter, method: str, path: str, **kwargs: Any) -> Ca
         return endpoint
 
     return register
-
-
-def query_parameters(model: type[BaseModel]) -> dict[str, Any]:
-    """`openapi_extra` declaring `model`'s fields as query parameters (FastAPI's own layout)."""
-    schema = model.model_json_schema()
-    required = set(schema.get("required", ()))
-    parameters = []
-    for name, field_schema in schema["properties"].items():
-        field_schema = dict(field_schema)
-        if "default" in field_schema and field_schema["default"] is None:
-            del field_schema["default"]  # FastAPI leaves a None default out, too
-        parameter: dict[str, Any] = {"name": name, "in": "query", "required": name in required, "schema": field_schema}
-        if "description" in field_schema:
-            parameter["description"] = field_schema["description"]
-        parameters.append(parameter)
-    return {"parameters": parameters}
 
 
 def parse_query(model: type[ModelT], query: dict[str, str]) -> ModelT:

@@ -1,16 +1,22 @@
 """What this app accepts, built once from its settings: the request models its routes validate
-with, and the OpenAPI document made from those same models, so the published schema says exactly
-what the server accepts (tests/simulator/test_fuzz.py holds it to that, every check on).
+with, and the OpenAPI document made from those same models and the search path's rules
+(schema_rules.py), so the published schema says exactly what the server accepts
+(tests/simulator/test_fuzz.py holds it to that, every check on).
 
 The protocol package's models carry the rules every serpsim server shares (a query with a
-non-blank character, `engine=google`); the limits a deployment configures (text lengths, `num`
-and `topk`, batch size, the generations one request may cause) are added here, as subclasses.
+non-blank character, `engine=google`); what a deployment configures is added here, as
+subclasses: text lengths, `num` and `topk`, batch size, the generations one request may cause,
+and the names of its backends (`backend` is one of them).
+
+`/search`'s parameters are published as one object parameter (`style: form, explode: true`:
+on the wire, the same `?q=...&num=...` as separate parameters), because only an object can say
+that two parameters exclude each other, or that a real backend takes no `quality`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from annotated_types import Ge, Le
 from fastapi import FastAPI
@@ -18,15 +24,18 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, Field, create_model
 from serpsim_protocol import RetrieveQuery, RetrieveRequest, SearchRequest
 from serpsim_protocol.common import NonBlank
-from serpsim_protocol.prompts import DOCS_PER_GENERATION
 from serpsim_protocol.retrieve import json_integer
 
 from ..settings import Settings
-from ._http import query_parameters
+from .schema_rules import Catalogue, body_rules, query_rules
 
 SEARCH_PATHS = ("/search", "/search.json")
 RETRIEVE_PATH = "/retrieve"
 _REF = "#/components/schemas/{model}"
+TIMEOUT = {
+    "type": "number", "exclusiveMinimum": 0,
+    "description": "The request's deadline in seconds (also the X-Timeout header), capped at the server's maximum.",
+}
 
 
 def _limited(base: type[BaseModel], name: str | None = None, **fields: Any) -> type[BaseModel]:
@@ -40,24 +49,37 @@ def _limited(base: type[BaseModel], name: str | None = None, **fields: Any) -> t
     return create_model(name or base.__name__, __base__=base, **definitions)
 
 
-def _generation_cap(max_batch: int, max_num: int, cap: int) -> list[dict[str, Any]]:
-    """`n·ceil(topk/5) <= cap` as JSON Schema, which has no arithmetic: one branch per number
-    of generations g a query may take, allowing topk up to 5g and at most cap // g queries.
-    A null or missing topk is the default, one generation."""
-    branches: list[dict[str, Any]] = []
-    most = -(-max_num // DOCS_PER_GENERATION)
-    for g in range(1, most + 1):
-        queries = min(max_batch, cap // g)
-        topk: dict[str, Any] = {"type": "integer", "maximum": g * DOCS_PER_GENERATION}
-        branch = {"properties": {"topk": {"anyOf": [topk, {"type": "null"}]} if g == 1 else topk,
-                                 "queries": {"maxItems": queries}}}
-        if branches and branches[-1]["properties"]["queries"]["maxItems"] == queries:
-            branches[-1] = branch  # the same batch size for a larger topk: one branch serves both
+def _backend_field(base: type[BaseModel], names: list[str]) -> tuple[Any, Any]:
+    """`backend` as one of this server's names (the protocol's pattern would admit any)."""
+    info = base.model_fields["backend"]
+    return Literal[tuple(names)] | None, Field(default=None, description=info.description)  # type: ignore[valid-type]
+
+
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """A field's schema as a query parameter's: a parameter is sent or not, never null."""
+    schema = dict(schema)
+    if schema.get("default", 0) is None:
+        del schema["default"]
+    branches = schema.get("anyOf")
+    if branches:
+        kept = [b for b in branches if b.get("type") != "null"]
+        if len(kept) == 1:
+            del schema["anyOf"]
+            schema = {**kept[0], **schema}
         else:
-            branches.append(branch)
-    if len(branches) == 1 and branches[0]["properties"]["queries"]["maxItems"] == max_batch:
-        return []  # the cap never binds
-    return branches
+            schema["anyOf"] = kept
+    return schema
+
+
+def parameters_object(model: type[BaseModel], rules: list[dict[str, Any]]) -> dict[str, Any]:
+    """The schema of `/search`'s parameters as one object, with the cross-parameter rules."""
+    schema = model.model_json_schema()
+    properties = {name: _without_null(field) for name, field in schema["properties"].items()}
+    properties["timeout"] = TIMEOUT
+    out: dict[str, Any] = {"type": "object", "properties": properties, "required": schema.get("required", [])}
+    if rules:
+        out["allOf"] = rules
+    return out
 
 
 @dataclass(frozen=True)
@@ -65,38 +87,53 @@ class Contract:
     search: type[SearchRequest]
     retrieve: type[RetrieveRequest]
     max_generations: int
-    retrieve_cap: list[dict[str, Any]]
+    search_rules: list[dict[str, Any]]
+    retrieve_rules: list[dict[str, Any]]
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Contract:
         limits, max_num = settings.limits, settings.simulation.max_num
+        names = settings.backends.names
         text = {"max_length": limits.max_query_chars}
-        search = _limited(SearchRequest, q=text, question=text, answer=text, num={"le": max_num})
+        search = _limited(
+            SearchRequest, q=text, question=text, answer=text, num={"le": max_num}, noise_count={"le": max_num},
+        )
+        search = create_model("SearchRequest", __base__=search, backend=_backend_field(SearchRequest, names))
         query = _limited(RetrieveQuery, query=text, question=text, answer=text)
         entry = Annotated[NonBlank, Field(max_length=limits.max_query_chars)] | query
-        cap = _generation_cap(limits.max_batch, max_num, limits.max_generations)
         retrieve = _limited(
             RetrieveRequest,
             queries=(list[entry], {"min_length": 1, "max_length": limits.max_batch}),  # type: ignore[valid-type]
             topk=(json_integer(Ge(0), Le(max_num)) | None, {}), question=text, answer=text,
+            noise_count=(json_integer(Ge(0), Le(max_num)) | None, {}),
         )
-        return cls(search, retrieve, limits.max_generations, cap)  # type: ignore[arg-type]
+        retrieve = create_model("RetrieveRequest", __base__=retrieve, backend=_backend_field(RetrieveRequest, names))
+        cat = Catalogue.of(settings.backends)
+        return cls(
+            search, retrieve, limits.max_generations,  # type: ignore[arg-type]
+            query_rules(cat), body_rules(cat, limits.max_batch, max_num, limits.max_generations),
+        )
 
     def openapi(self, app: FastAPI) -> dict[str, Any]:
         """FastAPI's document for `app`, with these models where the routes validate by hand."""
         document = get_openapi(
             title=app.title, version=app.version, summary=app.summary, description=app.description, routes=app.routes
         )
-        parameters = query_parameters(self.search)["parameters"]
+        parameter = {
+            "name": "parameters", "in": "query", "required": True, "style": "form", "explode": True,
+            "description": "SerpApi's Google Search parameters, then serpsim's; unknown ones are ignored.",
+            "schema": parameters_object(self.search, self.search_rules),
+        }
         for path in SEARCH_PATHS:
-            document["paths"][path]["get"]["parameters"] = parameters
+            document["paths"][path]["get"]["parameters"] = [parameter]
         schemas = document.setdefault("components", {}).setdefault("schemas", {})
         body = self.retrieve.model_json_schema(ref_template=_REF)
         schemas.update(body.pop("$defs", {}))
-        if self.retrieve_cap:
-            body["anyOf"] = self.retrieve_cap
+        if self.retrieve_rules:
+            body["allOf"] = self.retrieve_rules
             body["description"] = (
-                f"At most {self.max_generations} generations per request: a query takes ceil(topk/5)."
+                f"At most {self.max_generations} generations per simulated request: a query takes ceil(topk/5), "
+                "one more when the batch mixes noise."
             )
         schemas["RetrieveRequest"] = body
         document["paths"][RETRIEVE_PATH]["post"]["requestBody"] = {

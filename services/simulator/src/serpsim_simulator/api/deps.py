@@ -10,14 +10,11 @@ from typing import Annotated, cast
 
 from fastapi import Depends, Request
 
-from ..accounts import Accounts
-from ..engines.base import Engine
 from ..metrics import Metrics
-from ..security import KeyStore, hash_key, identity_of, presented_key
-from ..serving_retrieve import RetrieveService
-from ..serving_search import SearchService
+from ..search.accounts import Accounts
+from ..search.service import SearchService
 from ..settings import Settings
-from ..state import EngineStatus
+from .security import KeyStore, hash_key, identity_of, presented_key
 
 _BASE_URL_HEADERS = frozenset({b"x-forwarded-proto", b"x-forwarded-host", b"host", b"x-forwarded-prefix"})
 
@@ -30,24 +27,12 @@ async def get_search(request: Request) -> SearchService:
     return cast(SearchService, _state(request, "search"))
 
 
-async def get_retrieve(request: Request) -> RetrieveService:
-    return cast(RetrieveService, _state(request, "retrieve"))
-
-
 async def get_settings(request: Request) -> Settings:
     return cast(Settings, _state(request, "settings"))
 
 
 async def get_accounts(request: Request) -> Accounts:
     return cast(Accounts, _state(request, "accounts"))
-
-
-async def get_engine(request: Request) -> Engine:
-    return cast(Engine, _state(request, "engine"))
-
-
-async def get_engine_status(request: Request) -> EngineStatus:
-    return cast(EngineStatus, _state(request, "engine_status"))
 
 
 async def get_metrics(request: Request) -> Metrics:
@@ -106,11 +91,8 @@ def identify(request: Request) -> str:
 
 
 SearchDep = Annotated[SearchService, Depends(get_search)]
-RetrieveDep = Annotated[RetrieveService, Depends(get_retrieve)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 AccountsDep = Annotated[Accounts, Depends(get_accounts)]
-EngineDep = Annotated[Engine, Depends(get_engine)]
-EngineStatusDep = Annotated[EngineStatus, Depends(get_engine_status)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 BaseUrlDep = Annotated[str, Depends(public_base_url)]
 KeyDep = Annotated[str, Depends(require_key)]

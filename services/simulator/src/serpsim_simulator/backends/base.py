@@ -1,19 +1,32 @@
-"""What every backend returns: documents with an id, a title, a text, a score and a link.
+"""What every backend is and returns: the `Backend` protocol, `Hit`s and a `BackendResult` per query.
 
-The routes turn `Hit`s into SerpApi organic results (`title`, `link`, `snippet` = text) or
-Search-R1 documents (`{"id", "contents"}`, `contents` = `"Title"\\ntext`); a backend never
-shapes a response itself, so one backend serves every API shape.
+A backend answers `SearchQuery`s (search/query.py) with ranked hits; it never shapes a
+response, so one backend serves every API shape. The API shapes turn `Hit`s into SerpApi
+organic results (`title`, `link`, `snippet` = text) or Search-R1 documents (`{"id",
+"contents"}`, `contents` = `"Title"\\ntext`). The search service (search/service.py) sits in
+front of every backend: it resolves the name, enforces the rules of the backend's kind, admits
+the work to the caller's account, serves the cache and records usage; a backend only searches.
+
+Kinds: `simulated` (the simulation LLM, simulation/backend.py), `corpus` (a local index,
+corpus/) and `serpapi` (real Google, serpapi/). Only the simulation takes `quality`,
+`noise_ratio`, `noise_count`, `question` and `answer`; the real kinds are never sent them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from serpsim_protocol import Quality
+from serpsim_protocol import REAL_BACKEND_KINDS, BackendKind, Quality
 
-BackendKind = Literal["simulated", "corpus", "serpapi"]
+if TYPE_CHECKING:
+    from ..search.query import SearchQuery
+
+__all__ = ["REAL_KINDS", "Backend", "BackendKind", "BackendResult", "Hit", "Usage"]
+
+REAL_KINDS: frozenset[str] = frozenset(REAL_BACKEND_KINDS)
+"""Kinds that search something real: no quality, noise or hints reach them."""
 
 
 def render_contents(title: str, text: str) -> str:
@@ -36,15 +49,15 @@ def parse_contents(contents: str) -> tuple[str, str]:
     return title.strip(), rest.strip()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Hit:
     """One retrieved document.
 
     `id` is stable: the same document has the same id (and `link`) in every answer. `score` is
     the backend's own (BM25, cosine, reciprocal-rank fusion), None where the backend has none
-    (real Google). `label` is the simulated noise mix's per-document quality; real search has
-    none. `extra` carries fields a real upstream sent that have no slot here (SerpApi's
-    `displayed_link`, `date`, `source`...), for the SerpApi shape to pass through.
+    (real Google, the simulation). `label` is the simulation's quality for this document
+    (`useful` or `noisy`); real search has none. `extra` carries fields with no slot here that
+    the SerpApi shape passes through (SerpApi's `displayed_link`, `date`, `source`...).
     """
 
     id: str
@@ -60,7 +73,20 @@ class Hit:
         return render_contents(self.title, self.text)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """The engine work one search cost: nothing for a real backend, or a cache hit."""
+
+    generations: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    engine_seconds: float = 0.0
+
+
+NO_USAGE = Usage()
+
+
+@dataclass(frozen=True, slots=True)
 class BackendResult:
     """The hits for one query, ranked, starting at `offset` (SerpApi's `start`)."""
 
@@ -68,23 +94,42 @@ class BackendResult:
     hits: list[Hit]
     offset: int = 0
     total_results: int | None = None
+    usage: Usage = NO_USAGE
 
 
 @runtime_checkable
 class Backend(Protocol):
-    """A named source of documents behind `/search`, `/search.json` and `/retrieve`."""
+    """A named source of documents behind every API shape."""
 
     name: str
     kind: BackendKind
 
     async def start(self) -> None:
-        """Load indexes / open connections; raise at start-up, never on the first request."""
+        """Load indexes / open connections; raise `BackendConfigError` at start-up, never on the
+        first request. The simulation starts its engine loading and returns (`ready` says when)."""
 
     def ready(self) -> bool:
-        """True once `start` finished."""
+        """True once the backend can answer."""
 
-    async def search(self, queries: Sequence[str], num: int, offset: int = 0) -> list[BackendResult]:
-        """Up to `num` hits per query, from rank `offset` on, one result per query, in order."""
+    def error(self) -> str | None:
+        """Why the backend cannot answer (a failed engine load), or None."""
+
+    def identity(self) -> str:
+        """What the result cache keys on besides the query: everything about this backend that
+        changes its answers (model and sampling; index digest and mode; upstream parameters).
+        Settled once `start` returns and the backend is ready."""
+
+    def describe(self) -> dict[str, Any]:
+        """Public facts for responses and `/backends` (model, engine, prompt mode; index mode
+        and size; upstream engine). Never a secret, a path or a URL."""
+
+    def query_key(self, query: SearchQuery) -> tuple[Any, ...]:
+        """The fields of `query` that change this backend's answer (the rest of the cache key)."""
+
+    async def search(self, queries: Sequence[SearchQuery]) -> list[BackendResult]:
+        """One result per query, in order: up to `query.num` hits from rank `query.offset` on.
+        The service sends each backend one batch per request and has checked the queries
+        against the backend's kind."""
 
     async def aclose(self) -> None:
         """Release indexes, threads and connections."""

@@ -1,4 +1,4 @@
-"""Real backends from their settings; the app builds the simulated one from its engine."""
+"""Real backends from their settings; the app builds the simulated one around its engine (app.build_backends)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
 """Backend configuration: a named list of backends; a request picks one with `backend=NAME`.
 
-The first backend is the default. The wiring hangs `BackendsSettings` off the simulator's
-`Settings` (e.g. `SERPSIM_BACKENDS='[{"kind":"simulated"},{"kind":"corpus","name":"wiki",
-"index":"/data/wiki-idx","mode":"hybrid"}]'`). With no configuration there is one backend, the
-simulation, which is today's behaviour.
+The first backend is the default. `Settings.backends` holds the list, so it is one environment
+variable of JSON, e.g. `SERPSIM_BACKENDS='[{"kind":"simulated"},{"kind":"corpus","name":"wiki",
+"index":"/data/wiki-idx","mode":"hybrid"}]'`. With no configuration there is one backend, the
+simulation. At most one backend is `simulated`: there is one engine.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, RootModel, model_validator
 
 from ..errors import InvalidParameter
 
@@ -77,27 +77,38 @@ BackendSettings = Annotated[
 ]
 
 
-class BackendsSettings(BaseModel):
-    backends: list[BackendSettings] = Field(default_factory=lambda: [SimulatedBackendSettings()], min_length=1)
+class BackendsSettings(RootModel[list[BackendSettings]]):
+    """The configured backends, in order; the first is the default."""
+
+    root: list[BackendSettings] = Field(default_factory=lambda: [SimulatedBackendSettings()], min_length=1)
 
     @model_validator(mode="after")
-    def _unique_names(self) -> BackendsSettings:
-        names = [b.name for b in self.backends]
+    def _names_and_kinds(self) -> BackendsSettings:
+        names = [b.name for b in self.root]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"backend names must be unique; repeated: {', '.join(duplicates)}")
+        if sum(b.kind == "simulated" for b in self.root) > 1:
+            raise ValueError("at most one backend of kind `simulated` (there is one engine)")
         return self
 
     @property
+    def backends(self) -> list[BackendSettings]:
+        return self.root
+
+    @property
     def default(self) -> BackendSettings:
-        return self.backends[0]
+        return self.root[0]
+
+    @property
+    def names(self) -> list[str]:
+        return [b.name for b in self.root]
 
     def resolve(self, name: str | None) -> BackendSettings:
         """The backend a request asked for (`backend=NAME`), or the default; unknown: 400."""
-        if name is None or name == "":
+        if name is None:
             return self.default
-        for backend in self.backends:
+        for backend in self.root:
             if backend.name == name:
                 return backend
-        known = ", ".join(b.name for b in self.backends)
-        raise InvalidParameter(f"Unknown backend `{name}`. This server has: {known}.")
+        raise InvalidParameter(f"Unknown backend `{name}`. This server has: {', '.join(self.names)}.")

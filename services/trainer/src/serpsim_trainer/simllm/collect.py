@@ -28,7 +28,7 @@ from typing import Any
 from ..evaluate import Episode, Policy, run_episode
 from ..reward import score_prediction
 from ..search import AgentSettings, Searcher
-from .records import Question, SearchRecord, split_rendered
+from .records import Question, SearchRecord
 
 logger = logging.getLogger(__name__)
 
@@ -91,14 +91,15 @@ def records_of(question: Question, episode: Episode, backend: str) -> tuple[list
     """The episode's successful searches as records, and how many searches returned no document."""
     records, empty = [], 0
     for turn_index, turn in enumerate(episode.turns):
-        if turn.action != "search" or not turn.search_ok or turn.documents is None:
+        # Turn records of the one turn protocol (`evaluate._turn_record`): the documents as a list.
+        if turn["action"] != "search" or not turn.get("search_ok"):
             continue
-        docs = split_rendered(turn.documents)
+        docs = list(turn.get("documents") or [])
         if not docs:
             empty += 1
             continue
         records.append(SearchRecord(
-            trajectory_id=question.id, question=question.question, answers=question.answers, query=turn.content,
+            trajectory_id=question.id, question=question.question, answers=question.answers, query=turn["content"],
             documents=docs, final_answer=episode.prediction, turn=turn_index, backend=backend,
         ))
     return records, empty

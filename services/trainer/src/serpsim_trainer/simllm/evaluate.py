@@ -28,7 +28,7 @@ from serpsim_protocol import Quality, SearchClient, SearchError
 from serpsim_protocol.prompts import DOCS_PER_GENERATION
 
 from ..search import SearchContext, Searcher, derive_seed, render_serpapi
-from .records import read_jsonl, split_rendered
+from .records import read_jsonl
 from .textstats import contains_answer, distinct_n, duplicate_counts, word_count
 
 REFERENCE = "reference"
@@ -89,7 +89,7 @@ async def simulate_one(client: SearchClient, index: int, triple: Triple, quality
 
 async def reference_one(searcher: Searcher, index: int, triple: Triple) -> Sample:
     outcome = await searcher.search(triple.query, SearchContext(split="test", uid=f"eval-sim-{index}"))
-    docs = split_rendered(outcome.text) if outcome.ok else []
+    docs = list(outcome.documents) if outcome.ok else []
     return Sample(triple=index, mode=REFERENCE, documents=docs, results=outcome.n_docs,
                   contains=contains_answer(docs, triple.golds), latency_s=outcome.latency_s, error=outcome.error)
 

@@ -93,23 +93,6 @@ def target_documents(record: SearchRecord) -> list[str]:
     return [" ".join(d.split()) for d in record.documents[:DOCS_PER_GENERATION] if d.strip()]
 
 
-def split_rendered(text: str) -> list[str]:
-    """The document list behind `search.format_docs`' `Doc 1: a\\nDoc 2: b` text (its inverse)."""
-    docs: list[str] = []
-    marker = "Doc 1: "
-    if not text.startswith(marker):
-        return docs
-    start, k = len(marker), 1
-    while True:
-        marker = f"\nDoc {k + 1}: "
-        end = text.find(marker, start)
-        if end < 0:
-            docs.append(text[start:])
-            return docs
-        docs.append(text[start:end])
-        start, k = end + len(marker), k + 1
-
-
 @dataclass(frozen=True)
 class Question:
     """One training question with its gold answers and a stable trajectory id."""

@@ -5,11 +5,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from ...errors import EngineUnavailable, InvalidParameter
 from ..base import BackendResult
 from ..settings import CorpusBackendSettings
 from .index import CorpusIndex
+
+if TYPE_CHECKING:
+    from ...search.query import SearchQuery
 
 
 class CorpusBackend:
@@ -37,20 +43,52 @@ class CorpusBackend:
     def ready(self) -> bool:
         return self.index is not None and self._pool is not None
 
-    async def search(self, queries: Sequence[str], num: int, offset: int = 0) -> list[BackendResult]:
+    def error(self) -> str | None:
+        return None  # a corpus that cannot load stops the start-up instead
+
+    def _manifest(self) -> Any:
+        if self.index is None:
+            raise EngineUnavailable(f"The `{self.name}` backend is not loaded yet. Try again shortly.")
+        return self.index.manifest
+
+    def identity(self) -> str:
+        s, m = self.settings, self._manifest()
+        fields = ["corpus", m.corpus.sha256, m.created_at, s.mode, s.rrf_k, s.candidates, sorted(s.faiss_params.items())]
+        return orjson.dumps(fields).decode()
+
+    def describe(self) -> dict[str, Any]:
+        m = self._manifest()
+        return {"mode": self.settings.mode, "documents": m.documents, "corpus_sha256": m.corpus.sha256[:16]}
+
+    def query_key(self, query: SearchQuery) -> tuple[Any, ...]:
+        return (query.query, query.num, query.offset)
+
+    async def search(self, queries: Sequence[SearchQuery]) -> list[BackendResult]:
+        """Queries asking for the same page go to the index as one batch (a `/retrieve` is one)."""
         if not self.ready():
             raise EngineUnavailable(f"The `{self.name}` backend is not loaded yet. Try again shortly.")
-        if num < 1:
-            raise InvalidParameter("Invalid `num` parameter: at least 1.")
-        if offset < 0:
-            raise InvalidParameter("Invalid `start` parameter: at least 0.")
+        pages: dict[tuple[int, int], list[int]] = {}
+        for i, q in enumerate(queries):
+            if q.num < 1:
+                raise InvalidParameter("Invalid `num` parameter: at least 1.")
+            if q.offset < 0:
+                raise InvalidParameter("Invalid `start` parameter: at least 0.")
+            pages.setdefault((q.num, q.offset), []).append(i)
         s, index = self.settings, self.index
         assert index is not None
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._pool,
-            lambda: index.search(list(queries), num, offset, s.mode, rrf_k=s.rrf_k, candidates=s.candidates),
-        )
+        out: list[BackendResult | None] = [None] * len(queries)
+        for (num, offset), rows in pages.items():
+            texts = [queries[i].query for i in rows]
+            found = await loop.run_in_executor(
+                self._pool,
+                lambda texts=texts, num=num, offset=offset: index.search(  # type: ignore[misc]
+                    texts, num, offset, s.mode, rrf_k=s.rrf_k, candidates=s.candidates
+                ),
+            )
+            for i, result in zip(rows, found):
+                out[i] = result
+        return out  # type: ignore[return-value]
 
     async def aclose(self) -> None:
         pool, self._pool = self._pool, None

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
+import orjson
 
 from ...errors import EngineUnavailable, InvalidParameter, SimulatorError
 from ..base import BackendResult, Hit
@@ -15,6 +16,9 @@ from ..errors import BackendConfigError, UpstreamBadResponse
 from ..settings import SerpApiBackendSettings
 from .client import SerpApiClient, billed
 from .spend import SpendCap
+
+if TYPE_CHECKING:
+    from ...search.query import SearchQuery
 
 _HIT_FIELDS = frozenset({"position", "title", "link", "snippet"})
 
@@ -75,6 +79,19 @@ class SerpApiBackend:
     def ready(self) -> bool:
         return self.client is not None
 
+    def error(self) -> str | None:
+        return None  # a missing key stops the start-up instead
+
+    def identity(self) -> str:
+        s = self.settings
+        return orjson.dumps(["serpapi", s.base_url, s.engine, sorted(s.params.items())]).decode()
+
+    def describe(self) -> dict[str, Any]:
+        return {"engine": self.settings.engine}
+
+    def query_key(self, query: SearchQuery) -> tuple[Any, ...]:
+        return (query.query, query.num, query.offset)
+
     async def _one(self, query: str, num: int, offset: int, token: float) -> BackendResult:
         assert self.client is not None
         s = self.settings
@@ -88,16 +105,19 @@ class SerpApiBackend:
             raise
         return hits_from_response(query, body, offset, num)
 
-    async def search(self, queries: Sequence[str], num: int, offset: int = 0) -> list[BackendResult]:
+    async def search(self, queries: Sequence[SearchQuery]) -> list[BackendResult]:
         if self.client is None:
             raise EngineUnavailable(f"The `{self.name}` backend is not started.")
-        if num < 1:
-            raise InvalidParameter("Invalid `num` parameter: at least 1.")
-        if offset < 0:
-            raise InvalidParameter("Invalid `start` parameter: at least 0.")
+        for q in queries:
+            if q.num < 1:
+                raise InvalidParameter("Invalid `num` parameter: at least 1.")
+            if q.offset < 0:
+                raise InvalidParameter("Invalid `start` parameter: at least 0.")
         # The whole batch fits in the cap or none of it is sent.
         token = await asyncio.to_thread(self.spend.reserve, len(queries))
-        outcomes = await asyncio.gather(*(self._one(q, num, offset, token) for q in queries), return_exceptions=True)
+        outcomes = await asyncio.gather(
+            *(self._one(q.query, q.num, q.offset, token) for q in queries), return_exceptions=True
+        )
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome

@@ -2,7 +2,8 @@
 them, and in which order they come back. Pure functions of (num, ratio or count, seed).
 
 ZeroSearch labels a whole search call useful or noisy. Here one search can mix them:
-- `noise_count=k` asks for exactly k noisy documents out of `num`;
+- `noise_count=k` asks for exactly k noisy documents out of `num` (all of them when k > num: the
+  rule needs no other parameter, so each parameter's published schema states it alone);
 - `noise_ratio=r` (0..1) asks for k = floor(r·num + u) of them, u uniform in [0, 1) drawn from
   the request's seed: k is r·num on average, always floor(r·num) or ceil(r·num), and a small r
   still yields a noisy document now and then (r = 0.05, num = 5: one search in four).
@@ -41,9 +42,9 @@ def noisy_count(num: int, *, ratio: float | None = None, count: int | None = Non
     if ratio is not None and count is not None:
         raise InvalidParameter("Give `noise_ratio` or `noise_count`, not both.")
     if count is not None:
-        if not 0 <= count <= num:
-            raise InvalidParameter(f"Invalid `noise_count` parameter: between 0 and num ({num}).")
-        return count
+        if count < 0:
+            raise InvalidParameter("Invalid `noise_count` parameter: at least 0.")
+        return min(count, num)
     if ratio is None:
         return 0
     if not 0.0 <= ratio <= 1.0 or math.isnan(ratio):

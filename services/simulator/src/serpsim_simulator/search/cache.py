@@ -1,14 +1,20 @@
-"""Result cache: a simulated search's documents, keyed on everything that changes them.
+"""Result cache: a search's hits, keyed on the backend's identity and the query's fields.
 
-What is cached is the simulation's outcome (documents, token counts, generations), not the
+What is cached is a backend's answer (hits, total results, the engine work it took), not the
 HTTP response: ids, timestamps and self-links are made fresh for every request, as SerpApi
-does for its cached searches.
+does for its cached searches. One cache serves every backend: the key starts with the
+backend's identity (`Backend.identity`: engine, model, revision, prompt mode and sampling for
+the simulation; the index digest and mode for a corpus; the upstream's fixed parameters for
+SerpApi), then the fields of the query that change that backend's answer (`Backend.query_key`).
 
-Unseeded requests are cached by their parameters too, as SerpApi caches identical searches for
-an hour: within the TTL the same unseeded query returns the same documents. Clients that want a
-fresh sample send `no_cache=true` (the read is skipped, the result still written) or a seed.
+Unseeded simulated searches are cached by their parameters too, as SerpApi caches identical
+searches for an hour: within the TTL the same unseeded query returns the same documents.
+Clients that want a fresh sample send `no_cache=true` (the read is skipped, the result still
+written) or a seed.
 
-Backends: SQLite (embedded default, one file, WAL) and Redis (`cache.redis_url`, extra `[redis]`).
+Stores: SQLite (embedded default, one file, WAL) and Redis (`cache.redis_url`, extra `[redis]`),
+behind `ResultCache` (get, put, aclose), so another store replaces either without touching the
+search path.
 """
 
 from __future__ import annotations
@@ -27,80 +33,51 @@ from typing import Any, Protocol
 
 import orjson
 
-from .documents import Document
-from .settings import CacheSettings, SimulationSettings
-from .simulate import SimRequest, SimResult, Simulator
+from ..backends.base import BackendResult, Hit, Usage
+from ..settings import CacheSettings
 
 logger = logging.getLogger(__name__)
 
-KEY_VERSION = "v3"
+KEY_VERSION = "v4"
 """Bumped when the prompts, the parser, the titles or the value layout change, so old entries are never read."""
 
 
-def cache_key(
-    engine: tuple[str, str, str], prompt_mode: str, sampling: SimulationSettings, request: SimRequest
-) -> str:
-    """A digest of every input that changes a search's documents.
-
-    `engine` is (kind, model name, model revision): another engine kind samples with other
-    kernels, and a checkpoint retrained under the same name writes other documents. `page`
-    (not `start`) is keyed: documents depend on the page, positions are renumbered from `start`
-    when the response is built.
-    """
-    fields = [
-        KEY_VERSION,
-        *engine,
-        prompt_mode,
-        request.quality,
-        request.question,
-        request.answer,
-        request.query,
-        request.num,
-        request.page,
-        request.seed,
-        sampling.temperature,
-        sampling.top_p,
-        sampling.max_tokens,
-    ]
+def cache_key(identity: str, fields: Sequence[Any]) -> str:
+    """A digest of the backend's identity and the query's fields that change its answer."""
     # JSON keeps None apart from "None" and never lets a separator inside a field fake another key.
-    # orjson (v2 keys): the same guarantees as json.dumps (v1) at a fifth of the cost.
-    return hashlib.sha256(orjson.dumps(fields)).hexdigest()
+    return hashlib.sha256(orjson.dumps([KEY_VERSION, identity, *fields])).hexdigest()
 
 
 @dataclass(frozen=True)
 class CachedResult:
-    documents: list[Document]
-    prompt_tokens: int
-    completion_tokens: int
-    generations: int
+    """A backend's answer as stored: hits, total results and usage (the query is the caller's)."""
+
+    hits: list[Hit]
+    total_results: int | None
+    usage: Usage
 
     @classmethod
-    def of(cls, result: SimResult) -> CachedResult:
-        return cls(list(result.documents), result.prompt_tokens, result.completion_tokens, result.generations)
+    def of(cls, result: BackendResult) -> CachedResult:
+        return cls(list(result.hits), result.total_results, result.usage)
 
-    def to_result(self, request: SimRequest) -> SimResult:
-        """A result for accounting and rendering; no engine time was spent on it."""
-        return SimResult(
-            request=request,
-            documents=list(self.documents),
-            prompt_tokens=self.prompt_tokens,
-            completion_tokens=self.completion_tokens,
-            generations=self.generations,
-        )
+    def to_result(self, query: str, offset: int) -> BackendResult:
+        return BackendResult(query=query, hits=list(self.hits), offset=offset, total_results=self.total_results,
+                             usage=self.usage)
 
     def layout(self) -> list[Any]:
-        """What `dumps` encodes: `[[[title, snippet], ...], prompt_tokens, completion_tokens, generations]`."""
-        docs = [[d.title, d.snippet] for d in self.documents]
-        return [docs, self.prompt_tokens, self.completion_tokens, self.generations]
+        """What `dumps` encodes: `[[[id, title, text, link, score, label, extra], ...], total, usage]`."""
+        hits = [[h.id, h.title, h.text, h.link, h.score, h.label, dict(h.extra)] for h in self.hits]
+        u = self.usage
+        return [hits, self.total_results, [u.generations, u.prompt_tokens, u.completion_tokens, u.engine_seconds]]
 
     def dumps(self) -> bytes:
         return orjson.dumps(self.layout())
 
     @classmethod
     def loads(cls, raw: bytes | str) -> CachedResult:
-        # Bytes (Redis, and SQLite files written before) or text (SQLite stores its JSON text): orjson reads both.
-        docs, prompt_tokens, completion_tokens, generations = orjson.loads(raw)
-        return cls([Document(title, snippet) for title, snippet in docs], prompt_tokens, completion_tokens, generations)
+        # Bytes (Redis) or text (SQLite stores its JSON text): orjson reads both.
+        hits, total, usage = orjson.loads(raw)
+        return cls([Hit(*fields) for fields in hits], total, Usage(*usage))
 
 
 class ResultCache(Protocol):
@@ -317,39 +294,3 @@ def build_cache(settings: CacheSettings) -> ResultCache:
         return RedisCache(settings.redis_url, settings.ttl_s)
     logger.info("result cache: sqlite at %s (ttl %.0fs, at most %d entries)", settings.path, settings.ttl_s, settings.max_entries)
     return SqliteCache(settings.path, settings.ttl_s, settings.max_entries)
-
-
-class CachedSimulator:
-    """`Simulator.simulate` behind the cache: hits are served, the misses go to the engine as one batch.
-
-    `no_cache=True` skips the reads (SerpApi's semantics: a fresh search) but still writes.
-    """
-
-    def __init__(self, simulator: Simulator, cache: ResultCache) -> None:
-        self.simulator = simulator
-        self.cache = cache
-
-    def key(self, request: SimRequest) -> str:
-        engine, settings = self.simulator.engine, self.simulator.settings
-        return cache_key((engine.kind, engine.model_name, engine.model_revision), settings.prompt_mode, settings, request)
-
-    async def simulate(self, requests: Sequence[SimRequest], no_cache: bool = False) -> list[tuple[SimResult, bool]]:
-        """One `(result, cached)` per request, in order."""
-        if isinstance(self.cache, NullCache) and requests:  # nothing to key, read or write
-            return [(result, False) for result in await self.simulator.simulate(requests)]
-        keys = [self.key(r) for r in requests]
-        found: list[CachedResult | None] = [None] * len(requests)
-        if not no_cache:
-            for i, key in enumerate(keys):
-                found[i] = await self.cache.get(key)
-        missing = [i for i, hit in enumerate(found) if hit is None]
-        fresh = await self.simulator.simulate([requests[i] for i in missing]) if missing else []
-        out: list[tuple[SimResult, bool]] = [(SimResult(request=r, documents=[]), False) for r in requests]
-        for i, result in zip(missing, fresh):
-            out[i] = (result, False)
-            if result.documents:  # an empty page is more likely a bad generation than an answer worth an hour
-                await self.cache.put(keys[i], CachedResult.of(result))
-        for i, hit in enumerate(found):
-            if hit is not None:
-                out[i] = (hit.to_result(requests[i]), True)
-        return out

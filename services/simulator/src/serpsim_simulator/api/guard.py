@@ -39,10 +39,10 @@ from urllib.parse import parse_qsl
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import error_body
-from .logs import REQUEST_ID
-from .metrics import Metrics
-from .settings import LimitSettings
+from ..errors import error_body
+from ..logs import REQUEST_ID
+from ..metrics import Metrics
+from ..settings import LimitSettings
 
 logger = logging.getLogger(__name__)
 access_logger = logging.getLogger("serpsim_simulator.access")

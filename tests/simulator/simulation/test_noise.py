@@ -6,8 +6,8 @@ import math
 from collections import Counter
 
 import pytest
-from serpsim_simulator.backends.noise import interleave, noisy_count, plan_noise
 from serpsim_simulator.errors import InvalidParameter
+from serpsim_simulator.simulation.noise import interleave, noisy_count, plan_noise
 
 
 @pytest.mark.parametrize(("num", "k"), [(5, 0), (5, 1), (5, 3), (5, 5), (10, 0), (10, 2), (10, 7), (10, 10)])
@@ -77,13 +77,17 @@ def test_interleave_never_mislabels_a_short_generation() -> None:
     assert Counter(label for label, _ in docs) == {"noisy": 4, "useful": 3}
 
 
+def test_a_count_above_num_makes_every_document_noisy() -> None:
+    assert plan_noise(5, count=6).noisy == 5 and plan_noise(5, count=100).useful == 0
+    assert plan_noise(5, count=5, seed=1) == plan_noise(5, count=9, seed=1)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
         ({"ratio": 1.5}, "noise_ratio"),
         ({"ratio": -0.1}, "noise_ratio"),
         ({"ratio": float("nan")}, "noise_ratio"),
-        ({"count": 6}, "noise_count"),
         ({"count": -1}, "noise_count"),
         ({"ratio": 0.5, "count": 2}, "not both"),
     ],

@@ -14,8 +14,8 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
-from .errors import Overloaded
-from .metrics import Metrics
+from ..errors import Overloaded
+from ..metrics import Metrics
 
 OVERLOADED = "The simulator is at capacity. Please try again later."
 

@@ -7,12 +7,17 @@ open server when no key is sent. Keys themselves are never kept. The table holds
 cannot be made to grow it.
 
 Everything counts the same unit, the search, as /account.json does: one per `/search` whatever
-its `num`, one per query of a `/retrieve` batch. `admit` runs before any work: it refuses a
-request that causes more generations than `limits.max_generations` (400), then debits the token
-bucket (searches per second) and the hourly quota (a sliding hour in one-minute steps), or
-raises 429 with the seconds until the request would fit. A request that no allowance could
-ever hold is a 400: waiting would never help, and a 429 invites retries forever. `record` adds
-a finished search's usage.
+its `num`, one per query of a `/retrieve` batch, whichever backend answers it (a corpus or
+SerpApi search is a search like a simulated one). `admit` runs before any work: it refuses a
+request that causes more generations than `limits.max_generations` (400; only the simulation
+generates), then debits the token bucket (searches per second) and the hourly quota (a sliding
+hour in one-minute steps), or raises 429 with the seconds until the request would fit. A
+request that no allowance could ever hold is a 400: waiting would never help, and a 429
+invites retries forever. `record` adds a finished search's usage.
+
+The search service holds `Accounts` through these three calls (`admit`, `record`, and
+`usage`/`last_hour` for /account.json), so a shared implementation (Redis) replaces this
+in-process table without touching the search path.
 """
 
 from __future__ import annotations
@@ -20,15 +25,13 @@ from __future__ import annotations
 import math
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from serpsim_protocol.prompts import generations_for
-
-from .errors import InvalidParameter, RateLimited
-from .metrics import Metrics
-from .settings import LimitSettings
-from .simulate import SimRequest, SimResult
+from ..errors import InvalidParameter, RateLimited
+from ..metrics import Metrics
+from ..settings import LimitSettings
+from .result import SearchResult
 
 OUT_OF_SEARCHES = "Your account has run out of searches."
 THROUGHPUT_EXCEEDED = "Your account has exceeded its throughput limit. Please slow down and retry shortly."
@@ -46,15 +49,16 @@ class UsageCounters:
     completion_tokens: int = 0
     engine_seconds: float = 0.0
 
-    def add(self, result: SimResult, cached: bool = False) -> None:
+    def add(self, result: SearchResult) -> None:
         self.searches += 1
-        if cached:
+        if result.cached:
             self.cache_hits += 1
             return
-        self.generations += result.generations
-        self.prompt_tokens += result.prompt_tokens
-        self.completion_tokens += result.completion_tokens
-        self.engine_seconds += result.engine_seconds
+        usage = result.usage
+        self.generations += usage.generations
+        self.prompt_tokens += usage.prompt_tokens
+        self.completion_tokens += usage.completion_tokens
+        self.engine_seconds += usage.engine_seconds
 
 
 @dataclass
@@ -113,15 +117,16 @@ class Accounts:
             self._table.move_to_end(identity)
         return account
 
-    def admit(self, identity: str, requests: Sequence[SimRequest]) -> None:
-        """Check and debit one request's work, before any of it is done."""
-        generations = sum(generations_for(r.num) for r in requests)
+    def admit(self, identity: str, searches: int, generations: int) -> None:
+        """Check and debit one request's work (`searches`, and the most `generations` it may
+        cause), before any of it is done."""
         if generations > self.max_generations:
             raise InvalidParameter(
-                f"This request needs {generations} generations (one per five documents of each query); "
-                f"at most {self.max_generations} per request. Send fewer queries or ask for fewer documents."
+                f"This request needs up to {generations} generations (one per five documents of each simulated "
+                f"query, and one more for a query mixing noise); at most {self.max_generations} per request. "
+                "Send fewer queries or ask for fewer documents."
             )
-        self.charge(identity, len(requests))
+        self.charge(identity, searches)
 
     def charge(self, identity: str, searches: int) -> None:
         """Debit `searches` from the identity's allowances, or raise (nothing debited)."""
@@ -157,12 +162,14 @@ class Accounts:
     def _reject(message: str, wait_s: float) -> None:
         raise RateLimited(message, headers={"Retry-After": str(max(1, math.ceil(wait_s)))})
 
-    def record(self, identity: str, result: SimResult, cached: bool = False) -> None:
+    def record(self, identity: str, result: SearchResult) -> None:
         """One finished search: its identity's usage, the totals and the Prometheus counters."""
-        self.total.add(result, cached)
-        self._account(identity, self.clock()).usage.add(result, cached)
+        self.total.add(result)
+        self._account(identity, self.clock()).usage.add(result)
+        usage, query = result.usage, result.query
+        quality = "none" if result.kind != "simulated" else "mixed" if query.mixes_noise else query.quality or "useful"
         self.metrics.observe_search(
-            result.request.quality, result.prompt_tokens, result.completion_tokens, result.engine_seconds, cached
+            result.backend, quality, usage.prompt_tokens, usage.completion_tokens, usage.engine_seconds, result.cached
         )
 
     def usage(self, identity: str) -> UsageCounters:

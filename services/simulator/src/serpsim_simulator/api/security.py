@@ -13,8 +13,8 @@ from pathlib import Path
 
 from starlette.requests import HTTPConnection
 
-from .errors import INVALID_KEY, Unauthorized
-from .settings import AuthSettings
+from ..errors import INVALID_KEY, Unauthorized
+from ..settings import AuthSettings
 
 _HEX = frozenset("0123456789abcdef")
 

@@ -1,6 +1,8 @@
-"""The simulator proper: search requests -> prompts -> one engine batch -> documents.
+"""The simulator proper: simulation requests -> prompts -> one engine batch -> documents.
 
-Knows nothing of HTTP; the SerpApi and Search-R1 routes both call `Simulator.simulate`.
+Knows nothing of HTTP or of search queries: the simulated backend (backend.py) turns each
+`SearchQuery` into one `SimRequest` (or two, a useful and a noisy part, when it mixes noise per
+document) and calls `Simulator.simulate` once per batch.
 """
 
 from __future__ import annotations
@@ -15,11 +17,11 @@ from dataclasses import dataclass, field
 from serpsim_protocol import Quality
 from serpsim_protocol.prompts import DOCS_PER_GENERATION, build_prompt, generations_for
 
+from ..engines.base import Completion, Engine, EngineError, PromptTooLong, SamplingSettings
+from ..errors import EngineBadOutput, EngineFailed, EngineUnavailable, InvalidParameter
+from ..settings import PromptMode, SimulationSettings
 from .admission import Admission
 from .documents import Document, parse_documents
-from .engines.base import Completion, Engine, EngineError, PromptTooLong, SamplingSettings
-from .errors import EngineBadOutput, EngineFailed, EngineUnavailable, InvalidParameter
-from .settings import PromptMode, SimulationSettings
 
 logger = logging.getLogger(__name__)
 
