@@ -19,4 +19,5 @@ COMMANDS: tuple[str, ...] = (
     "mini_world",
     "mini_policy",
     "mini_probe",
+    "mini_run",
 )
