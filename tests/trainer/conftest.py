@@ -30,34 +30,16 @@ def _free_port() -> int:
 @contextmanager
 def serve_simulator(model_dir: Path, log: Path) -> Iterator[str]:
     """`serpsim-simulator serve --engine transformers --model <dir>` on a free loopback port, until exit."""
-    port = _free_port()
+    from serpsim_trainer.mini.servers import free_port, serve
+
+    port = free_port()
     cmd = [
         sys.executable, "-m", "serpsim_simulator.cli", "serve", "--engine", "transformers",
         "--model", str(model_dir), "--host", "127.0.0.1", "--port", str(port), "--device", "cpu",
     ]
-    with log.open("w") as fh:
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"simulator exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"simulator not ready after 180 s:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
+    with serve(cmd, f"{url}/readyz", log, start_s=180):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @pytest.fixture(scope="session")
@@ -72,6 +54,55 @@ def tiny_policy_dir() -> Path:
     with _build_lock("tiny-policy"):
         if not (out / "config.json").exists():
             build_tiny_policy(out)
+    return out
+
+
+MINI_SEED = 0
+
+
+@pytest.fixture(scope="session")
+def mini_world_dir() -> Path:
+    """The CI-size world (`serpsim-train mini-world --size ci`); seconds to build."""
+    from serpsim_trainer.mini.build import MANIFEST, write_world
+    from serpsim_trainer.mini.world import SIZES
+
+    from ..conftest import CACHE, _build_lock
+
+    out = CACHE / "mini-world-ci"
+    with _build_lock("mini-world-ci"):
+        if not (out / MANIFEST).exists():
+            write_world(out, SIZES["ci"], MINI_SEED, size_name="ci")
+    return out
+
+
+@pytest.fixture(scope="session")
+def mini_policy_dir(mini_world_dir: Path) -> Path:
+    """The policy warmed up on the CI world with the default settings (a few CPU minutes)."""
+    from serpsim_trainer.mini.warmup import MARKER_FILE, warm_up_policy
+
+    from ..conftest import CACHE, _build_lock
+
+    out = CACHE / "mini-policy-ci"
+    with _build_lock("mini-policy-ci"):
+        if not (out / MARKER_FILE).exists():
+            warm_up_policy(mini_world_dir, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def mini_run_dir(tiny_model_dir: Path, mini_policy_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`serpsim-train mini-run --profile ci` (what `make mini` runs, reduced): the CI world, its
+    cached warmed-up policy, the simulation LLM tuned from the tiny simulation model, one GRPO arm
+    of two steps against the simulator, and arms a, b, c evaluated against the corpus. One verl
+    launch, shared by tests/trainer/mini/test_mini_run.py and test_rl_cpu_training.py."""
+    out = tmp_path_factory.mktemp("mini") / "run"
+    log = out.parent / "mini-run.log"
+    cmd = [sys.executable, "-m", "serpsim_trainer.cli", "mini-run", str(out), "--profile", "ci", "--seeds", "1",
+           "--sim-base", str(tiny_model_dir), "--policy", str(mini_policy_dir)]
+    with log.open("wb") as fh:
+        rc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, timeout=2400, check=False).returncode
+    if rc != 0:
+        pytest.fail(f"mini-run exited with {rc}:\n{log.read_text(errors='replace')[-6000:]}")
     return out
 
 

@@ -56,11 +56,12 @@ def write_report(run: Run) -> dict[str, Any]:
             lines.append(_row(f"{arm} (seed {seed})", ARMS[arm], r))
         if len(per_seed) > 1:
             lines.append(_spread(arm, ARMS[arm], [r for _, r in per_seed]))
+    from .pipeline import marker, stages
+
     timings = {}
-    for path in sorted((out / "stages").glob("*.json")):
-        record = json.loads(path.read_text())
-        if record["stage"] != "report":
-            timings[record["stage"]] = record["seconds"]
+    for name, _ in stages(run):
+        if name != "report" and marker(run, name).exists():
+            timings[name] = json.loads(marker(run, name).read_text())["seconds"]
     total = sum(timings.values())
     manifest = json.loads((out / "world" / "manifest.json").read_text())
     text = [
