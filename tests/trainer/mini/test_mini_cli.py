@@ -11,7 +11,8 @@ from serpsim_trainer.cli import main as cli
 @pytest.mark.parametrize(("argv", "message"), [
     (["--arms", "c,x"], "unknown arms ['x']"),
     (["--arms", ","], "unknown arms []"),
-    (["--seeds", "0"], "--seeds must be >= 1"),
+    (["--seeds", "0"], "--seeds, --rl-steps and --eval-questions must be >= 1"),
+    (["--rl-steps", "0"], "--seeds, --rl-steps and --eval-questions must be >= 1"),
     (["--policy", "{tmp}"], "no config.json (not a model directory)"),
     (["--sim-base", "{tmp}"], "no config.json (not a model directory)"),
 ])

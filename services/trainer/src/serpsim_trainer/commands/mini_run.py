@@ -23,6 +23,9 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--profile", choices=sorted(PROFILES), default="full", help="budget: full (make mini) or ci")
     p.add_argument("--seeds", type=int, default=1, help="RL seeds 1..N per RL arm (the world and simulator stay fixed)")
     p.add_argument("--arms", default=None, help="comma list of arms (default: the profile's)")
+    p.add_argument("--rl-steps", type=int, default=None, help="GRPO steps per RL arm (default: the profile's)")
+    p.add_argument("--eval-questions", type=int, default=None,
+                   help="held-out questions each arm is evaluated on (default: the profile's)")
     p.add_argument("--sim-base", type=Path, default=None,
                    help="base model of the simulation LLM (default: a tiny one built into OUT/sim-base)")
     p.add_argument("--policy", type=Path, default=None,
@@ -48,9 +51,14 @@ def run(args: argparse.Namespace) -> int:
             sys.stderr.write(f"mini-run: unknown arms {unknown} (known: {', '.join(ARMS)})\n")
             return 2
         profile = dataclasses.replace(profile, arms=arms)
-    if args.seeds < 1:
-        sys.stderr.write("mini-run: --seeds must be >= 1\n")
+    if args.seeds < 1 or (args.rl_steps is not None and args.rl_steps < 1) or (
+            args.eval_questions is not None and args.eval_questions < 1):
+        sys.stderr.write("mini-run: --seeds, --rl-steps and --eval-questions must be >= 1\n")
         return 2
+    if args.rl_steps is not None:
+        profile = dataclasses.replace(profile, rl_steps=args.rl_steps)
+    if args.eval_questions is not None:
+        profile = dataclasses.replace(profile, eval_questions=args.eval_questions)
     if args.sim_base is not None and not (args.sim_base / "config.json").exists():
         sys.stderr.write(f"mini-run: --sim-base {args.sim_base}: no config.json (not a model directory)\n")
         return 2

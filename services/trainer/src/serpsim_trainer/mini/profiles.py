@@ -51,7 +51,7 @@ PROFILES: dict[str, Profile] = {
     # under an hour on a shared 2-core CPU.
     "full": Profile(
         world="full", warmup=WarmupSettings(hidden_size=128, layers=2, heads=4), collect_questions=200, sft_steps=120, sft_batch_size=8, sft_lr=3e-3,
-        eval_sim_triples=40, rl_steps=3, rl_batch_size=8, rl_rollouts=4, rl_lr=3e-4, eval_questions=300,
+        eval_sim_triples=40, rl_steps=4, rl_batch_size=8, rl_rollouts=4, rl_lr=3e-4, eval_questions=300,
     ),
     # Mechanics, not quality: two GRPO steps (as tests/trainer/test_rl_cpu_training.py's first launch,
     # whose assertions run on this arm), groups of 4 rollouts so that some group's rewards differ, a
