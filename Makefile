@@ -20,7 +20,7 @@ export SERPSIM_CACHE_DIR ?= $(CURDIR)/.cache/serpsim
 PYTEST_ARGS ?=
 
 
-.PHONY: install install-sim install-trainer install-clients install-system models serve test lint bench up down logs train config clean
+.PHONY: install install-sim install-trainer install-clients install-system models serve test lint bench mini up down logs train config clean
 
 install: install-system install-sim install-trainer install-clients
 
@@ -69,6 +69,15 @@ test: lint install models
 
 bench: install-system install-sim models
 	$(SIM)/bin/python -m bench
+
+# The miniature ZeroSearch end to end on this CPU (README, first tutorial): progress per stage; a rerun
+# resumes at the stage it stopped in. SEEDS=3 adds RL seeds; MINI_ARGS="--lock FILE" serialises the
+# heavy stages with other jobs; MINI_OUT keeps several runs apart.
+SEEDS ?= 1
+MINI_OUT ?= runs/mini
+MINI_ARGS ?=
+mini: models
+	$(TRAINER)/bin/serpsim-train mini-run $(MINI_OUT) --seeds $(SEEDS) --sim-base $(SERPSIM_TINY_MODEL) $(MINI_ARGS)
 
 # GPU host (README "Deploy"): vllm + the simulator's workers (+ Redis with COMPOSE_PROFILES=redis),
 # settings from .env (documented in .env.example); `make train` adds the trainer.

@@ -76,7 +76,7 @@ def _fake_docs(rng: random.Random, n_docs: int = 5) -> str:
     )
 
 
-def _prompt_text(tokenizer: PreTrainedTokenizerBase, question: str) -> str:
+def prompt_text(tokenizer: PreTrainedTokenizerBase, question: str) -> str:
     # The same rendering as the agent loop: the data row's one user message, through the chat template.
     messages = [{"role": "user", "content": instruction_for(question)}]
     return str(tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False))
@@ -85,7 +85,7 @@ def _prompt_text(tokenizer: PreTrainedTokenizerBase, question: str) -> str:
 def training_texts(tokenizer: PreTrainedTokenizerBase, item: TinyQuestion, rng: random.Random) -> list[tuple[str, str]]:
     """(context, target) pairs for both turns of one question; the answer is a random `ANSWERS`."""
     first = THINK_SEARCH.format(query=item.question)
-    context = _prompt_text(tokenizer, item.question)
+    context = prompt_text(tokenizer, item.question)
     second_context = context + first + information_block(_fake_docs(rng))
     answer = THINK_ANSWER.format(answer=rng.choice(ANSWERS))
     eos = tokenizer.eos_token or ""
@@ -148,7 +148,7 @@ def greedy_first_turn(model: Any, tokenizer: PreTrainedTokenizerBase, question: 
     """The policy's greedy first action for `question` (a sanity check, logged and saved)."""
     import torch
 
-    ids = tokenizer.encode(_prompt_text(tokenizer, question), add_special_tokens=False)
+    ids = tokenizer.encode(prompt_text(tokenizer, question), add_special_tokens=False)
     with torch.no_grad():
         out = model.generate(torch.tensor([ids]), max_new_tokens=max_new_tokens, do_sample=False)
     return str(tokenizer.decode(out[0, len(ids) :], skip_special_tokens=True))

@@ -15,4 +15,9 @@ COMMANDS: tuple[str, ...] = (
     "build_sft",
     "sft_sim",
     "eval_sim",
+    "plot",
+    "mini_world",
+    "mini_policy",
+    "mini_probe",
+    "mini_run",
 )
