@@ -263,8 +263,9 @@ def test_env_variables_are_the_settings_the_simulator_reads(monkeypatch: pytest.
 
 
 def test_make_targets_drive_compose() -> None:
-    done = subprocess.run(["make", "-n", "up", "down", "logs", "train"], cwd=REPO, capture_output=True, text=True,
-                          timeout=30)
+    # --no-print-directory: under `make test` this make is nested and would print its directory.
+    done = subprocess.run(["make", "--no-print-directory", "-n", "up", "down", "logs", "train"], cwd=REPO,
+                          capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
         "docker compose up -d", "docker compose down", "docker compose logs -f --tail=200",

@@ -330,3 +330,12 @@ def test_over_long_retrieve_hints_are_400(field: str) -> None:
             r = c.post("/retrieve", json=body)
             assert r.status_code == 400 and field in r.json()["detail"]
         assert engine.calls == []
+
+
+def test_a_bracketed_known_parameter_is_a_400_an_unknown_one_is_ignored(client: TestClient) -> None:
+    # `seed[a]=1` is how clients serialise a nested object: the client meant `seed`, so results
+    # made without it would be wrong (the schemathesis fuzz found these accepted with a 200).
+    bad = client.get("/search.json", params={"q": "who wrote hamlet", "seed[a][b]": "1"})
+    assert bad.status_code == 400 and "`seed` takes one value" in bad.json()["error"]
+    fine = client.get("/search.json", params={"q": "who wrote hamlet", "filter[x]": "1"})
+    assert fine.status_code == 200 and fine.json()["search_parameters"]["filter[x]"] == "1"

@@ -215,14 +215,17 @@ class Upstream:
         )
 
     def wait(self) -> None:
-        deadline = time.monotonic() + 30
+        # Generous: on a loaded 2-core machine a fresh interpreter importing uvicorn took over 30 s.
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"fake upstream {self.name} exited with {self.proc.returncode}")
             try:
                 if httpx.get(f"{self.url}/models", timeout=1).status_code == 200:
                     return
             except httpx.HTTPError:
                 time.sleep(0.1)
-        raise RuntimeError(f"fake upstream {self.name} did not start")
+        raise RuntimeError(f"fake upstream {self.name} did not start in 120 s")
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

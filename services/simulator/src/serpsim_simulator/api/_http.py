@@ -57,12 +57,27 @@ def parse_query(model: type[ModelT], query: dict[str, str]) -> ModelT:
     400 FastAPI's validation gives.
 
     Repeated parameters keep their last value in that dict, as FastAPI does for scalar fields.
+    A bracketed form of a known parameter (`seed[a]=1`, how clients serialise a nested object) is
+    a 400, not an unknown parameter ignored: the client meant that parameter and would otherwise
+    get results made without it.
     """
+    for key in query:
+        name = key.partition("[")[0]
+        if name != key and name in _names(model):
+            raise RequestValidationError([{
+                "type": "scalar_expected", "loc": ("query", name), "input": query[key],
+                "msg": f"`{name}` takes one value, not the nested form `{key}`",
+            }])
     try:
         return model.model_validate(query)
     except ValidationError as exc:
         errors = [{**err, "loc": ("query", *err["loc"])} for err in exc.errors(include_url=False)]
         raise RequestValidationError(errors) from None
+
+
+def _names(model: type[BaseModel]) -> set[str]:
+    """The query names `model` reads: its fields and their aliases."""
+    return {n for name, field in model.model_fields.items() for n in (name, field.alias) if n}
 
 
 def parse_body(model: type[ModelT], body: bytes) -> ModelT:
