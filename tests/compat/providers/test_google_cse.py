@@ -22,6 +22,8 @@ def test_simulated_items_and_paging(simulator) -> None:
     assert found["kind"] == "customsearch#search" and 1 <= len(found["items"]) <= 3
     assert all(i["title"].strip() and i["snippet"].strip() and i["link"].startswith("http") for i in found["items"])
     assert found["queries"]["request"][0]["searchTerms"] == "who discovered penicillin"
+    # A short simulated page is the model writing fewer documents, not the end: the simulation
+    # writes any page up to max_pages, so the next one is always offered here.
     assert found["queries"]["nextPage"][0]["startIndex"] == 4
     assert found["url"]["template"].startswith(f"{simulator.base_url}/cse/customsearch/v1?q={{searchTerms}}")
 
@@ -41,3 +43,14 @@ def test_bad_key_and_bad_argument(keyed_simulator) -> None:
     with pytest.raises(HttpError) as no_cx:
         _service(keyed_simulator.base_url, keyed_simulator.api_key).cse().list(q="hamlet").execute()
     assert no_cx.value.status_code == 400 and "cx" in no_cx.value.reason
+
+
+def test_a_corpus_page_short_of_num_has_no_next_page(simulator, corpus) -> None:
+    # The client cannot send `backend`, so the raw query parameter, as the README shows.
+    backend, rows = corpus
+    status, found = simulator.get_json(f"/cse/customsearch/v1?q=eiffel+tower+paris&cx=x&num=10&backend={backend}")
+    assert status == 200 and 1 <= len(found["items"]) <= len(rows) < 10
+    assert found["items"][0]["title"] == "Eiffel Tower"
+    assert "nextPage" not in found["queries"]
+    status, full = simulator.get_json(f"/cse/customsearch/v1?q=eiffel+tower+paris&cx=x&num=1&backend={backend}")
+    assert status == 200 and len(full["items"]) == 1 and full["queries"]["nextPage"][0]["startIndex"] == 2
