@@ -269,6 +269,27 @@ def test_response_budget_and_failed_search(tokenizer: Any, tmp_path: Path) -> No
     assert r["ok"] is False and r["error"]
 
 
+def test_an_empty_search_is_an_invalid_action_not_a_failed_search(tokenizer: Any, tmp_path: Path) -> None:
+    """`<search></search>` reaches no backend (a dead one here, which would fail any search): the
+    policy reads the invalid-action message, and no search, failure or trace line is counted."""
+    trace = tmp_path / "trace.jsonl"
+    tool_cfg = write_tool_config(tmp_path / "tool.yaml", url="http://127.0.0.1:9", trace_path=str(trace),
+                                 timeout_s=2, max_retries=0)
+    server = ScriptedServer(tokenizer, {"capital of france": ["<think>x</think>\n<search> </search>",
+                                                              "<answer>Paris</answer><|im_end|>"]})
+
+    async def main() -> Any:
+        loop = await build_loop(trainer_config(tool_cfg), server, tokenizer)
+        return await loop.run({}, **run_kwargs("nq-1"))
+
+    out = asyncio.run(main())
+    segs = segments(tokenizer, out.response_ids, out.response_mask)
+    assert [m for m, _ in segs] == [1, 0, 1] and segs[1][1] == INVALID_ACTION_MESSAGE
+    assert out.extra_fields["invalid_actions"] == 1 and out.extra_fields["answered"] is True
+    assert out.extra_fields["search_calls"] == 0 and out.extra_fields["search_failures"] == 0
+    assert not trace.exists() or not trace.read_text().strip()
+
+
 @pytest.mark.parametrize("prompt_format", ["plain", "auto"])
 def test_prompt_rendering_base_and_chat(prompt_format: str, tokenizer: Any, tmp_path: Path) -> None:
     tool_cfg = write_tool_config(tmp_path / "tool.yaml", url="http://127.0.0.1:9", agent={"prompt_format": prompt_format})

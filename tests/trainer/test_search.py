@@ -157,6 +157,8 @@ def test_parse_and_cut() -> None:
     assert parse_action("<think>x</think><search> a b </search><answer>c</answer>").content == "a b"
     assert parse_action("<answer>c</answer>").kind == "answer"
     assert parse_action("<search>unterminated").kind == "invalid"
+    assert parse_action("<think>x</think>\n<search> \n </search>").kind == "invalid"  # nothing to search
+    assert parse_action("<answer></answer>").kind == "answer"  # an empty answer is an answer (it scores 0)
     pieces = ["<sea", "rch>q</se", "arch>", "tail", "<answer>x</answer>"]
     ids = list(range(len(pieces)))
     assert cut_token_ids(ids, lambda xs: "".join(pieces[i] for i in xs)) == [0, 1, 2]

@@ -68,11 +68,18 @@ def cut_at_stop(text: str) -> str:
 
 
 def parse_action(text: str) -> Action:
-    """The first complete `<search>`/`<answer>` block of one turn's text; else invalid."""
+    """The first complete `<search>`/`<answer>` block of one turn's text; else invalid.
+
+    An empty `<search></search>` is invalid too: there is nothing to search, a search API answers it
+    with a 400, and counted as a failed search it would be the policy's mistake charged to the
+    backend (and could stop a run under the failure bound)."""
     match = _ACTION_RE.search(cut_at_stop(text))
     if match is None:
         return Action("invalid")
-    return Action(match.group(1), match.group(2).strip())  # type: ignore[arg-type]
+    kind, content = match.group(1), match.group(2).strip()
+    if kind == "search" and not content:
+        return Action("invalid")
+    return Action(kind, content)  # type: ignore[arg-type]
 
 
 def information_block(docs: str) -> str:
