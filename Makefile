@@ -76,8 +76,8 @@ bench: install-system install-sim models
 SEEDS ?= 1
 MINI_OUT ?= runs/mini
 MINI_ARGS ?=
-mini: models
-	$(TRAINER)/bin/serpsim-train mini-run $(MINI_OUT) --seeds $(SEEDS) --sim-base $(SERPSIM_TINY_MODEL) $(MINI_ARGS)
+mini: install-trainer
+	$(TRAINER)/bin/serpsim-train mini-run $(MINI_OUT) --seeds $(SEEDS) $(MINI_ARGS)
 
 # GPU host (README "Deploy"): vllm + the simulator's workers (+ Redis with COMPOSE_PROFILES=redis),
 # settings from .env (documented in .env.example); `make train` adds the trainer.

@@ -30,34 +30,16 @@ def _free_port() -> int:
 @contextmanager
 def serve_simulator(model_dir: Path, log: Path) -> Iterator[str]:
     """`serpsim-simulator serve --engine transformers --model <dir>` on a free loopback port, until exit."""
-    port = _free_port()
+    from serpsim_trainer.mini.servers import free_port, serve
+
+    port = free_port()
     cmd = [
         sys.executable, "-m", "serpsim_simulator.cli", "serve", "--engine", "transformers",
         "--model", str(model_dir), "--host", "127.0.0.1", "--port", str(port), "--device", "cpu",
     ]
-    with log.open("w") as fh:
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"simulator exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"simulator not ready after 180 s:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
+    with serve(cmd, f"{url}/readyz", log, start_s=180):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @pytest.fixture(scope="session")
@@ -72,6 +54,22 @@ def tiny_policy_dir() -> Path:
     with _build_lock("tiny-policy"):
         if not (out / "config.json").exists():
             build_tiny_policy(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def mini_run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`serpsim-train mini-run --profile ci` (what `make mini` runs, reduced): the CI world, its
+    policy's warm-up, the simulation LLM tuned from that policy, one GRPO arm of two steps against
+    the simulator, and arms a, b, c evaluated against the corpus. One verl launch, shared by
+    tests/trainer/mini/test_mini_run.py and test_rl_cpu_training.py."""
+    out = tmp_path_factory.mktemp("mini") / "run"
+    log = out.parent / "mini-run.log"
+    cmd = [sys.executable, "-m", "serpsim_trainer.cli", "mini-run", str(out), "--profile", "ci", "--seeds", "1"]
+    with log.open("wb") as fh:
+        rc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, timeout=2400, check=False).returncode
+    if rc != 0:
+        pytest.fail(f"mini-run exited with {rc}:\n{log.read_text(errors='replace')[-6000:]}")
     return out
 
 

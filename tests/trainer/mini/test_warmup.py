@@ -1,7 +1,8 @@
 """The mini policy's warm-up (`serpsim-train mini-policy`): its demonstrations follow the turn
 protocol on training questions only (rendered exactly as verl's agent loop renders a prepare-data
-row). The probe of a warmed-up policy (`serpsim-train mini-probe`: gold vs random passages) is
-not tested here yet: warming up the policy takes over ten CPU minutes (branch i13 has the test)."""
+row), and the copying stage's items mark where the span to copy starts. The probe of a warmed-up
+policy (`serpsim-train mini-probe`: gold vs random passages) runs in no test: a policy that reads
+well enough for its assertions takes over ten CPU minutes to warm up."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 from serpsim_trainer.cli import main as cli
 from serpsim_trainer.data import QAItem, make_row
-from serpsim_trainer.mini.warmup import WarmupSettings, WorldDocs, demonstration, turn_pairs
+from serpsim_trainer.mini.warmup import WarmupSettings, WorldDocs, copy_item, demonstration, turn_pairs
 from serpsim_trainer.tags import INFORMATION_CLOSE, INFORMATION_OPEN, parse_action
 from serpsim_trainer.turns import render_prompt
 
@@ -123,3 +124,15 @@ def test_warm_up_reads_training_questions_only(world: Path, tmp_path: Path) -> N
     # Entity names are whole tokens (copying a name is copying a word or two).
     name = _qa(world, "train")[0]["entity"]
     assert len(tokenizer.encode(" " + name, add_special_tokens=False)) == len(name.split())
+
+
+def test_copy_items_mark_the_span_they_ask_for() -> None:
+    """The separator precedes the span and follows it: without the first, where the span starts
+    cannot be found and a 2-layer model never learns to copy."""
+    rng = random.Random(3)
+    separator = [1, 2]
+    for _ in range(50):
+        context, target = copy_item(range(10, 5000), separator, rng, max_prefix=20)
+        assert 4 <= len(target) <= 16 and context[-2:] == separator
+        assert context[-2 - len(target) - 2 : -2] == [*separator, *target]
+        assert len(context) - len(target) - 4 <= 20

@@ -27,7 +27,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--eval-questions", type=int, default=None,
                    help="held-out questions each arm is evaluated on (default: the profile's)")
     p.add_argument("--sim-base", type=Path, default=None,
-                   help="base model of the simulation LLM (default: a tiny one built into OUT/sim-base)")
+                   help="base model of the simulation LLM (default: the warmed-up policy, OUT/policy)")
     p.add_argument("--policy", type=Path, default=None,
                    help="a policy already warmed up on the same world (serpsim-train mini-policy): skips the warm-up")
     p.add_argument("--lock", type=Path, default=None,

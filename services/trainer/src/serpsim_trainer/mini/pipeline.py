@@ -50,7 +50,7 @@ class Run:
     profile: Profile
     seeds: tuple[int, ...]
     sim_base: Path | None = None
-    """The simulation LLM's base model (None: build the tiny one into OUT/sim-base)."""
+    """The simulation LLM's base model (None: the warmed-up policy, see `sim_base`)."""
     policy: Path | None = None
     """A policy already warmed up on this world (`serpsim-train mini-policy`): copied, not trained."""
     lock: Path | None = None
@@ -167,12 +167,12 @@ def stage_collect(run: Run) -> dict[str, Any]:
 
 
 def sim_base(run: Run) -> Path:
-    if run.sim_base is not None:
-        return run.sim_base
-    base = run.out / "sim-base"
-    if not (base / "config.json").exists():
-        run.cli("sim-base", "tiny-model", base, module="serpsim_simulator.cli")
-    return base
+    """The model the simulation LLM is tuned from: `--sim-base`, or the warmed-up policy. ZeroSearch
+    tunes a pretrained LLM that can already copy from its prompt and write the web's prose; here the
+    policy is the one model that can: its tokenizer holds every world name as whole tokens, it was
+    taught to copy spans, and it has read the world's passages. (A random-weight tiny model with a
+    generic tokenizer, tuned as briefly, wrote the answer into 0% of its useful results.)"""
+    return run.sim_base if run.sim_base is not None else run.out / "policy"
 
 
 def stage_simllm(run: Run) -> dict[str, Any]:

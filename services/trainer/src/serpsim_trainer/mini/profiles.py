@@ -50,18 +50,22 @@ PROFILES: dict[str, Profile] = {
     # The warm-up's 2-layer, 128-wide model (a quarter of the default's compute) keeps the whole run
     # under an hour on a shared 2-core CPU.
     "full": Profile(
-        world="full", warmup=WarmupSettings(hidden_size=128, layers=2, heads=4), collect_questions=200, sft_steps=120, sft_batch_size=8, sft_lr=3e-3,
+        world="full", warmup=WarmupSettings(hidden_size=128, layers=2, heads=4), collect_questions=200, sft_steps=300, sft_batch_size=8, sft_lr=3e-3,
         eval_sim_triples=40, rl_steps=4, rl_batch_size=8, rl_rollouts=4, rl_lr=3e-4, eval_questions=300,
     ),
     # Mechanics, not quality: two GRPO steps (as tests/trainer/test_rl_cpu_training.py's first launch,
-    # whose assertions run on this arm), groups of 4 rollouts so that some group's rewards differ, a
-    # large learning rate so two steps visibly move the weights, one RL arm. The test passes the
-    # cached warmed-up policy (`--policy`); the warm-up here is for a run without one.
+    # whose assertions run on this arm), one RL arm. lr 1e-4: Adam moves every weight by ~lr a step,
+    # visibly; at 1e-3, steps without reward (only ZeroSearch's entropy bonus pulls) unlearned the
+    # protocol in three steps (searches per step 69, 28, 0), and the resumed launches of that test
+    # need a policy that still searches. The tiny policy answers few questions right (given the gold passage, 10% of them;
+    # about one rollout in 64 scores against the simulator), so each step samples 8 questions x 8
+    # rollouts. Collecting 120 questions gives the simulator ~90 tuning rows (24 gave 13, and a
+    # simulator that never wrote the answer).
     "ci": Profile(
         world="ci",
-        warmup=WarmupSettings(copy_steps=60, steps=60, hidden_size=128, layers=2, heads=4),
-        collect_questions=24, sft_steps=30, sft_batch_size=8, sft_lr=3e-3, eval_sim_triples=12,
-        rl_steps=2, rl_batch_size=4, rl_rollouts=4, rl_lr=1e-3, eval_questions=24,
+        warmup=WarmupSettings(copy_steps=600, steps=600, hidden_size=128, layers=2, heads=4),
+        collect_questions=120, sft_steps=300, sft_batch_size=8, sft_lr=3e-3, eval_sim_triples=12,
+        rl_steps=2, rl_batch_size=8, rl_rollouts=8, rl_lr=1e-4, eval_questions=24,
         arms=("a", "b", "c"), max_turns=2, max_tokens_per_turn=48, max_obs_tokens=400, max_response_length=768,
     ),
 }
