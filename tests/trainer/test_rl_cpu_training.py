@@ -58,7 +58,7 @@ def _replace(overrides: list[str], **values: object) -> list[str]:
     return [o for o in overrides if o.split("=", 1)[0] not in new] + list(new.values())
 
 
-@pytest.mark.timeout(1800)
+@pytest.mark.timeout(3600)  # may also set up `mini_run_dir` (run alone, e.g. with -k)
 def test_grpo_failure_bound_and_resume_on_cpu(mini_run_dir: Path, simulator_url: str, tmp_path: Path) -> None:
     # ---- Launch 1: the mini run's arm (two steps against the simulator), copied.
     run_dir = tmp_path / "run"

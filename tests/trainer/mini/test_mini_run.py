@@ -22,7 +22,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-pytestmark = pytest.mark.heavy
+# The first test also sets up `mini_run_dir` (about 12 minutes here, twice that on a loaded machine).
+pytestmark = [pytest.mark.heavy, pytest.mark.timeout(3000)]
 
 STEPS = 2
 ARM = "c-s1"
