@@ -40,6 +40,9 @@ def test_corpus_rows(simulator, corpus) -> None:
     assert parsed.type == "search" and parsed.query.original == EIFFEL_QUERY
     assert parsed.web.family_friendly is True and parsed.web.results[0].language == "en"
     assert parsed.web.results[0].meta_url.netloc == top["url"].split("/")[2]
+    # The corpus holds fewer rows than a page of 20: no page follows.
+    whole = brave.web_search(SerpsimParams(q=EIFFEL_QUERY, count=20, backend=name)).json()
+    assert len(whole["web"]["results"]) <= len(rows) and whole["query"]["more_results_available"] is False
 
 
 def test_async_simulated_noisy(simulator) -> None:
@@ -49,6 +52,7 @@ def test_async_simulated_noisy(simulator) -> None:
     assert len(response.parsed_data.web.results) == 3
     assert all(r["title"].strip() and r["description"].strip() for r in body["web"]["results"])
     assert body["serpsim"]["labels"] == ["noisy"] * 3
+    assert body["query"]["more_results_available"] is True  # the simulation writes pages up to max_pages
 
 
 def test_bad_key_is_brave_422(keyed_simulator) -> None:

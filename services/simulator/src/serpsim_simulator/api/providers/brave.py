@@ -34,6 +34,7 @@ from .mapping import (
     caller,
     extras,
     json_body,
+    more_results,
     run_search,
     serpsim_block,
 )
@@ -75,7 +76,7 @@ async def _search(request: Request) -> Response:
     fields = {"q": params.get("q"), "num": count, "start": offset * count, **extras(params)}
     query, result = await run_search(request, identity, fields, {"num": "count", "start": "offset"})
     results = [_result(hit) for hit in result.hits]
-    more = offset < MAX_OFFSET and len(results) == count
+    more = offset < MAX_OFFSET and more_results(request, result, offset * count, count)
     return OrjsonResponse({
         "type": "search",
         "query": {"original": query.q, "more_results_available": more, "show_strict_warning": False,

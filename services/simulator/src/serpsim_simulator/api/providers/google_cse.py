@@ -33,6 +33,7 @@ from .mapping import (
     Shape,
     caller,
     extras,
+    more_results,
     run_search,
     self_base,
     serpsim_block,
@@ -71,18 +72,6 @@ def _item(hit: Any) -> dict[str, Any]:
     }
 
 
-def _has_next_page(request: Request, result: Any, start: int, num: int) -> bool:
-    """Google lists a next page while results remain. A backend that counts its matches says so;
-    the simulation writes any page asked for, up to `max_pages` as on the SerpApi route (a short
-    page is the model writing fewer documents, not the end); a corpus page short of `num` is the end."""
-    shown = start - 1 + len(result.hits)
-    if result.total_results is not None:
-        return shown < result.total_results
-    if result.kind == "simulated":
-        return (start - 1) // num + 1 < request.state.settings.simulation.max_pages
-    return len(result.hits) == num
-
-
 async def _search(request: Request) -> Response:
     started = time.perf_counter()
     params = dict(request.query_params)
@@ -103,7 +92,7 @@ async def _search(request: Request) -> Response:
         "startIndex": start, "inputEncoding": "utf8", "outputEncoding": "utf8", "safe": "off", "cx": params["cx"],
     }
     queries: dict[str, Any] = {"request": [page]}
-    if _has_next_page(request, result, start, num) and start + 2 * num <= 101:
+    if more_results(request, result, start - 1, num) and start + 2 * num <= 101:
         queries["nextPage"] = [{**page, "count": num, "startIndex": start + num}]
     if start > 1:
         queries["previousPage"] = [{**page, "count": num, "startIndex": max(1, start - num)}]

@@ -140,6 +140,18 @@ async def run_search(
     return params, result
 
 
+def more_results(request: Request, result: SearchResult, first: int, num: int) -> bool:
+    """Whether a page follows this one (`first`: the 0-based rank of its first result). A backend
+    that counts its matches says so; the simulation writes any page asked for, up to `max_pages` as
+    on the SerpApi route (a short page is the model writing fewer documents, not the end); a corpus
+    page short of `num` is the end."""
+    if result.total_results is not None:
+        return first + len(result.hits) < result.total_results
+    if result.kind == "simulated":
+        return first // num + 1 < request.state.settings.simulation.max_pages
+    return len(result.hits) == num
+
+
 def serpsim_block(result: SearchResult) -> dict[str, Any]:
     """serpsim's own block in every provider's response (their clients ignore unknown keys):
     the backend that answered and, for the simulation, each result's label in order."""
